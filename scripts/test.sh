@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's test command: set up a virtual environment and run the parity suite,
+# first against live PyTorch, then against the recorded PyTorch outputs shipped in the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${TORCHSEM_VENV:-.venv-test}"
+PY="${PYTHON:-python3}"
+"$PY" -m venv --clear "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+# torch==2.13.0 is the CPU build the project's machines keep on disk; a plain `torch` pulls a CUDA build.
+"$VENV/bin/python" -m pip install --quiet -e ".[test]" "torch==2.13.0"
+export PYTHONDONTWRITEBYTECODE=1
+status=0
+echo "== parity suite, live PyTorch oracle =="
+TORCHSEM_ORACLE=live "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=$?
+echo "== parity suite, recorded PyTorch outputs (torch import blocked) =="
+TORCHSEM_ORACLE=recorded "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=$?
+exit "$status"

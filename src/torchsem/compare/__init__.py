@@ -1,0 +1,36 @@
+"""The comparison layer: PyTorch behaviours and their JAX counterparts, run side by side.
+
+A :class:`Scenario` pairs a PyTorch program with a JAX program over the same inputs; an
+oracle supplies PyTorch's outputs (live, or recorded in the package); :func:`run_scenario`
+judges the JAX outputs against them. The report (``torchsem compare``) and the pytest
+parity suite both read the same catalogue.
+"""
+
+from ._oracle import RECORDING_TOLERANCE as RECORDING_TOLERANCE
+from ._oracle import LiveOracle as LiveOracle
+from ._oracle import check_recording as check_recording
+from ._oracle import RecordedOracle as RecordedOracle
+from ._oracle import get_oracle as get_oracle
+from ._oracle import oracle_mode_from_env as oracle_mode_from_env
+from ._oracle import record as record
+from ._oracle import torch_available as torch_available
+from ._outputs import Outputs as Outputs
+from ._outputs import as_outputs as as_outputs
+from ._result import OutputComparison as OutputComparison
+from ._result import ScenarioResult as ScenarioResult
+from ._result import compare_output as compare_output
+from ._result import judge as judge
+from ._result import run_scenario as run_scenario
+from ._scenario import Scenario as Scenario
+from ._scenario import Tolerance as Tolerance
+from ._scenario import catalogue as catalogue
+from ._scenario import get as get
+from ._scenario import register as register
+from ._store import RecordedStore as RecordedStore
+from ._store import RecordingMissing as RecordingMissing
+
+__all__ = [
+    "RECORDING_TOLERANCE", "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
+    "Scenario", "ScenarioResult", "Tolerance", "as_outputs", "catalogue", "compare_output", "get",
+    "get_oracle", "judge", "oracle_mode_from_env", "record", "register", "run_scenario", "torch_available",
+]

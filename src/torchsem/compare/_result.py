@@ -1,0 +1,185 @@
+"""Judging a JAX program's outputs against PyTorch's: per-output differences and a verdict."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+
+import numpy as np
+
+from ._outputs import OutputValue, Outputs
+from ._scenario import Scenario, Tolerance
+
+
+def _kind(value: OutputValue) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return "str"
+    if value.dtype.kind == "b":
+        return "bool"
+    if value.dtype.kind in "iu":
+        return "int"
+    if value.dtype.kind in "fc":
+        return f"float{value.dtype.itemsize * 8}"
+    return str(value.dtype)
+
+
+def _describe(value: OutputValue) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value.dtype}{list(value.shape)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputComparison:
+    """One named output, PyTorch's value against the JAX program's.
+
+    ``max_abs`` and ``max_rel`` are over finite elements (0 for exact kinds that agree,
+    ``inf`` when the kinds or shapes differ); ``ok`` is the verdict.
+    """
+
+    name: str
+    expected: OutputValue
+    actual: OutputValue
+    tolerance: Tolerance
+    max_abs: float
+    max_rel: float
+    ok: bool
+    detail: str
+
+
+def compare_output(name: str, expected: OutputValue, actual: OutputValue, tolerance: Tolerance) -> OutputComparison:
+    """Compare one output: exact for None, strings, bools and ints; ``allclose`` for floats.
+
+    Floats must agree in width (float32 against float32), shape and in where they are NaN
+    or infinite; finite elements must satisfy ``|a - e| <= atol + rtol * |e|``.
+    """
+    inf = float("inf")
+    kind_e, kind_a = _kind(expected), _kind(actual)
+    if kind_e != kind_a:
+        return OutputComparison(name, expected, actual, tolerance, inf, inf, False,
+                                f"expected {_describe(expected)}, got {_describe(actual)}")
+    if expected is None:
+        return OutputComparison(name, expected, actual, tolerance, 0.0, 0.0, True, "both None")
+    if isinstance(expected, str):
+        ok = expected == actual
+        return OutputComparison(name, expected, actual, tolerance, 0.0 if ok else inf, 0.0 if ok else inf, ok,
+                                "same text" if ok else f"expected {expected!r}, got {actual!r}")
+    assert isinstance(actual, np.ndarray)
+    if expected.shape != actual.shape:
+        return OutputComparison(name, expected, actual, tolerance, inf, inf, False,
+                                f"shape {list(expected.shape)} expected, got {list(actual.shape)}")
+    if kind_e in ("bool", "int"):
+        mismatches = int(np.count_nonzero(expected != actual))
+        diff = float(np.max(np.abs(expected.astype(np.float64) - actual.astype(np.float64)), initial=0.0))
+        return OutputComparison(name, expected, actual, tolerance, diff, diff if mismatches else 0.0, mismatches == 0,
+                                "exact" if mismatches == 0 else f"{mismatches} of {expected.size} elements differ")
+    e = expected.astype(np.float64)
+    a = actual.astype(np.float64)
+    finite_e, finite_a = np.isfinite(e), np.isfinite(a)
+    same_nonfinite = np.array_equal(finite_e, finite_a) and np.array_equal(
+        np.where(finite_e, 0.0, np.nan_to_num(e, nan=7.0, posinf=1.0, neginf=-1.0)),
+        np.where(finite_a, 0.0, np.nan_to_num(a, nan=7.0, posinf=1.0, neginf=-1.0)),
+    )
+    both = finite_e & finite_a
+    abs_diff = np.abs(a[both] - e[both])
+    max_abs = float(abs_diff.max(initial=0.0))
+    scale = np.abs(e)[both]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(scale > 0, abs_diff / scale, np.where(abs_diff > 0, np.inf, 0.0))
+    max_rel = float(rel.max(initial=0.0))
+    within = bool(np.all(abs_diff <= tolerance.atol + tolerance.rtol * scale))
+    ok = within and same_nonfinite
+    if not same_nonfinite:
+        detail = "NaN/Inf positions differ"
+    elif not within:
+        bad = int(np.count_nonzero(abs_diff > tolerance.atol + tolerance.rtol * scale))
+        detail = f"{bad} of {expected.size} elements outside rtol={tolerance.rtol:g}, atol={tolerance.atol:g}"
+    else:
+        detail = f"within rtol={tolerance.rtol:g}, atol={tolerance.atol:g}"
+    return OutputComparison(name, expected, actual, tolerance, max_abs, max_rel, ok, detail)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenarioResult:
+    """A scenario run against one oracle: every output compared, and the verdict."""
+
+    scenario: Scenario
+    oracle: str
+    jit: bool
+    comparisons: tuple[OutputComparison, ...]
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    error: str | None
+    seconds: float
+    jax_outputs: Outputs
+    torch_outputs: Outputs
+
+    @property
+    def ok(self) -> bool:
+        """Agreement: no error, the same output names, every output within tolerance."""
+        return self.error is None and not self.missing and not self.unexpected and all(c.ok for c in self.comparisons)
+
+    @property
+    def max_abs(self) -> float:
+        return max((c.max_abs for c in self.comparisons), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((c.max_rel for c in self.comparisons), default=0.0)
+
+    def explain(self) -> str:
+        """A multi-line account of what disagreed (empty when everything agrees)."""
+        lines = []
+        if self.error:
+            lines.append(f"JAX program raised:\n{self.error}")
+        if self.missing:
+            lines.append(f"outputs PyTorch has and JAX does not: {', '.join(self.missing)}")
+        if self.unexpected:
+            lines.append(f"outputs JAX has and PyTorch does not: {', '.join(self.unexpected)}")
+        for c in self.comparisons:
+            if not c.ok:
+                lines.append(f"{c.name}: {c.detail} (max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g})\n"
+                             f"  PyTorch: {_preview(c.expected)}\n  JAX:     {_preview(c.actual)}")
+        if lines:
+            lines.insert(0, f"{self.scenario.name} ({self.oracle} oracle, {'jit' if self.jit else 'eager'}) disagrees:")
+        return "\n".join(lines)
+
+
+def _preview(value: OutputValue) -> str:
+    if value is None or isinstance(value, str):
+        return repr(value)
+    return np.array2string(value, precision=6, threshold=24, max_line_width=120).replace("\n", "\n           ")
+
+
+def judge(scenario: Scenario, expected: Outputs, actual: Outputs, *, oracle: str, jit: bool,
+          error: str | None = None, seconds: float = 0.0, tolerance: Tolerance | None = None) -> ScenarioResult:
+    """Compare two sets of outputs name by name.
+
+    Args:
+      tolerance: one tolerance for every output in place of the scenario's (used to check
+        recordings against live PyTorch, which must agree far more tightly than JAX does).
+    """
+    comparisons = tuple(
+        compare_output(n, expected[n], actual[n], tolerance or scenario.tolerance_for(n)) for n in expected if n in actual
+    )
+    missing = tuple(n for n in expected if n not in actual) if error is None else ()
+    unexpected = tuple(n for n in actual if n not in expected)
+    return ScenarioResult(scenario, oracle, jit, comparisons, missing, unexpected, error, seconds, actual, expected)
+
+
+def run_scenario(scenario: Scenario, oracle, *, jit: bool = False) -> ScenarioResult:
+    """Run a scenario's JAX program and judge it against the oracle's PyTorch outputs."""
+    start = time.perf_counter()
+    expected = oracle.outputs(scenario)
+    try:
+        actual = scenario.run_jax(jit)
+        error = None
+    except Exception:  # the report shows a crashing JAX program as a disagreement
+        actual, error = {}, traceback.format_exc(limit=6)
+    return judge(scenario, expected, actual, oracle=oracle.mode, jit=jit, error=error,
+                 seconds=time.perf_counter() - start)

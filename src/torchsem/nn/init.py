@@ -1,0 +1,1 @@
+"""Placeholder: PyTorch initialisers, being written."""
