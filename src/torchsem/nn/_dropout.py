@@ -1,6 +1,88 @@
-"""Placeholder: being written."""
+"""Dropout: ``torch.nn.Dropout``'s train/eval behaviour, randomness from the ``dropout`` rng stream."""
+
+from __future__ import annotations
+
+import numbers
+
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def _check_probability(p: float) -> None:
+    if not isinstance(p, numbers.Real):
+        raise TypeError(f"dropout probability p must be a real number, got {p!r}")
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _scale_kept(input: jax.Array, keep: jax.Array, p: float) -> jax.Array:
+    """``input * (keep / (1 - p))`` in the input's dtype, in PyTorch's order of operations.
+
+    PyTorch's CPU kernel builds the noise ``keep / (1 - p)`` in the input's dtype and then
+    multiplies, so a dropped element is ``x * 0`` (NaN for an infinite or NaN ``x``, as in
+    PyTorch) and a kept one is ``x * (1 / (1 - p))`` rounded as PyTorch rounds it.
+    """
+    noise = keep.astype(input.dtype) / jnp.asarray(1.0 - p, input.dtype)
+    return input * noise
 
 
 class Dropout(nn.Module):
-    """Not implemented yet."""
+    """Zero each element with probability ``p`` in training, scale the rest by ``1/(1-p)``; as ``torch.nn.Dropout``.
+
+    ``y = x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` elementwise when training;
+    ``y = x`` in eval mode (``deterministic=True``) and when ``p == 0``; ``y = x * 0`` when
+    ``p == 1`` (so, as in PyTorch, an infinite or NaN element becomes NaN rather than 0).
+
+    Training draws its mask from the ``rng_collection`` stream (``'dropout'``): pass
+    ``rngs={'dropout': key}`` to ``init``/``apply``. The mask's bits come from JAX's
+    generator, so they differ from PyTorch's; its distribution and every deterministic
+    behaviour are PyTorch's.
+
+    Attributes:
+      p: the probability of an element being zeroed, in ``[0, 1]``.
+      deterministic: eval mode when True (PyTorch's ``model.eval()``); the call argument of the
+        same name, when given, takes precedence. PyTorch modules start in training mode, hence False.
+      rng_collection: the rng stream the mask is drawn from.
+
+    Reproduces ``torch.nn.Dropout(p=0.5)`` (``inplace`` has no meaning for immutable arrays).
+    """
+
+    p: float = 0.5
+    deterministic: bool = False
+    rng_collection: str = "dropout"
+
+    def __post_init__(self) -> None:
+        _check_probability(self.p)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, input: jax.Array, deterministic: bool | None = None, rng: jax.Array | None = None) -> jax.Array:
+        """Apply dropout.
+
+        Args:
+          input: any shape, floating point.
+          deterministic: eval mode when True; None uses the attribute.
+          rng: an explicit PRNG key in place of the ``rng_collection`` stream.
+
+        Returns:
+          An array of the input's shape and dtype.
+        """
+        input = jnp.asarray(input)
+        if not jnp.issubdtype(input.dtype, jnp.inexact):
+            raise TypeError(f"Dropout: input must be floating point, got {input.dtype}")
+        eval_mode = self.deterministic if deterministic is None else deterministic
+        if eval_mode or self.p == 0 or input.size == 0:
+            return input
+        if self.p == 1:
+            return input * jnp.zeros((), input.dtype)
+        if rng is None:
+            if not self.has_rng(self.rng_collection):
+                raise ValueError(
+                    f"Dropout(p={self.p}) in training mode (deterministic=False) needs a PRNG key for the "
+                    f"'{self.rng_collection}' rng stream: pass rngs={{'{self.rng_collection}': key}} to init/apply, "
+                    "or deterministic=True for eval mode"
+                )
+            rng = self.make_rng(self.rng_collection)
+        keep = jax.random.bernoulli(rng, 1.0 - self.p, input.shape)
+        return _scale_kept(input, keep, self.p)
