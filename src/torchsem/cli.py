@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,15 +19,28 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"torchsem {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    compare = commands.add_parser("compare", help="run the catalogue of document behaviours against PyTorch and report")
+    compare = commands.add_parser(
+        "compare",
+        help="run the document's behaviours in PyTorch and in JAX and show them side by side",
+        description="Run each behaviour of the source document in PyTorch and in JAX (torchsem) on the same inputs "
+                    "and starting weights, and show both with their differences; where plain JAX/Flax/Optax behaves "
+                    "differently by design, show that too. Exit status: 0 when every entry agrees with PyTorch, "
+                    "1 when one disagrees, 2 on bad arguments. Compiled programs are cached between runs in "
+                    "$TORCHSEM_CACHE_DIR (default ~/.cache/torchsem/jax; TORCHSEM_CACHE_DIR=off disables).",
+    )
     compare.add_argument("--oracle", choices=("auto", "live", "recorded"), default=None,
-                         help="where PyTorch's outputs come from (default: $TORCHSEM_ORACLE or auto: live when torch is importable)")
+                         help="where PyTorch's outputs come from: live (run PyTorch here), recorded (the outputs "
+                              "shipped in the package), auto (live when torch is importable; the default, "
+                              "or $TORCHSEM_ORACLE)")
     compare.add_argument("--only", metavar="NAME", action="append", default=None,
-                         help="run only this scenario or family (repeatable)")
+                         help="run only this entry or family, e.g. document/no-grad-error or document (repeatable)")
     compare.add_argument("--all", action="store_true", help="also run the parity-grid scenarios, not only the document's")
-    compare.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    compare.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    compare.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                         help="table (aligned text, the default), markdown, or json")
+    compare.add_argument("--list", action="store_true", help="list the entries (name, section, mapping) and exit")
     compare.add_argument("--jit", action="store_true", help="run the JAX programs under jax.jit")
+    compare.add_argument("--full", action="store_true",
+                         help="table format: also print whole arrays, as PyTorch prints them, where columns cut them")
 
     record = commands.add_parser("record", help="run every PyTorch program and write the recorded outputs (needs torch)")
     record.add_argument("--only", metavar="FAMILY", action="append", default=None,
@@ -54,8 +68,54 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 agree, 1 disagree, 2 bad arguments)."""
+_CACHE_OFF = ("off", "0", "no", "false", "none")
+
+
+def compilation_cache_dir() -> Path | None:
+    """Where ``torchsem compare`` keeps XLA's compiled programs between runs; None when switched off.
+
+    ``$TORCHSEM_CACHE_DIR`` (``off`` disables), else ``$XDG_CACHE_HOME/torchsem/jax`` or
+    ``~/.cache/torchsem/jax``.
+    """
+    setting = os.environ.get("TORCHSEM_CACHE_DIR", "").strip()
+    if setting.lower() in _CACHE_OFF:
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "torchsem" / "jax"
+
+
+def _enable_compilation_cache() -> None:
+    """Use JAX's persistent compilation cache: compiling dominates a run, and the programs never change.
+
+    A cache directory the user configured for JAX already wins; an unwritable one is skipped.
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return
+    directory = compilation_cache_dir()
+    if directory is None:
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def main(argv: Sequence[str] | None = None, *, compilation_cache: bool | None = None) -> int:
+    """Run the command line; returns the exit status (0 agree, 1 disagree, 2 bad arguments).
+
+    Args:
+      argv: the arguments (default ``sys.argv[1:]``).
+      compilation_cache: keep compiled programs between ``compare`` runs (see
+        :func:`compilation_cache_dir`); default: on for the installed command (``argv`` None),
+        off when called with explicit arguments (tests, embedding).
+    """
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -66,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "compare":
         from .compare._report import run_report
 
+        if (argv is None if compilation_cache is None else compilation_cache) and not args.list:
+            _enable_compilation_cache()
         return run_report(args)
     parser.print_help()
     return 0

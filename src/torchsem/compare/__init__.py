@@ -2,8 +2,9 @@
 
 A :class:`Scenario` pairs a PyTorch program with a JAX program over the same inputs; an
 oracle supplies PyTorch's outputs (live, or recorded in the package); :func:`run_scenario`
-judges the JAX outputs against them. The report (``torchsem compare``) and the pytest
-parity suite both read the same catalogue.
+judges the JAX outputs against them. The report (``torchsem compare``, :func:`run_catalogue`
+and the ``render_*`` functions) and the pytest parity suite both read the same catalogue.
+:func:`check_port` runs a user's own PyTorch module and its Flax port side by side.
 """
 
 from ._oracle import RECORDING_TOLERANCE as RECORDING_TOLERANCE
@@ -14,8 +15,20 @@ from ._oracle import get_oracle as get_oracle
 from ._oracle import oracle_mode_from_env as oracle_mode_from_env
 from ._oracle import record as record
 from ._oracle import torch_available as torch_available
+from ._format import format_like_torch as format_like_torch
+from ._format import format_value as format_value
 from ._outputs import Outputs as Outputs
 from ._outputs import as_outputs as as_outputs
+from ._port_check import PortCheck as PortCheck
+from ._port_check import PortQuantity as PortQuantity
+from ._port_check import check_port as check_port
+from ._report import Entry as Entry
+from ._report import PlainJax as PlainJax
+from ._report import Report as Report
+from ._report import render_json as render_json
+from ._report import render_markdown as render_markdown
+from ._report import render_table as render_table
+from ._report import run_catalogue as run_catalogue
 from ._result import OutputComparison as OutputComparison
 from ._result import ScenarioResult as ScenarioResult
 from ._result import compare_output as compare_output
@@ -33,4 +46,6 @@ __all__ = [
     "RECORDING_TOLERANCE", "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
     "Scenario", "ScenarioResult", "Tolerance", "as_outputs", "catalogue", "compare_output", "get",
     "get_oracle", "judge", "oracle_mode_from_env", "record", "register", "run_scenario", "torch_available",
+    "Entry", "PlainJax", "PortCheck", "PortQuantity", "Report", "check_port", "format_like_torch", "format_value",
+    "render_json", "render_markdown", "render_table", "run_catalogue",
 ]

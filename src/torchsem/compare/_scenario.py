@@ -51,7 +51,10 @@ class Scenario:
       rtol, atol: default tolerance for floating outputs (float32: 1e-5, 1e-6).
       tolerances: per-output overrides, each with its reason.
       plain_jax_program: optional ``inputs -> {name: ...}`` written with plain JAX/Flax/Optax,
-        shown in the report to teach the pitfall torchsem fixes; never judged.
+        shown in the report to teach the pitfall torchsem fixes; never judged. Outputs it
+        shares with PyTorch are shown next to PyTorch's; it need not return every name.
+      pitfall: one or two sentences on what plain JAX/Flax/Optax does differently from
+        PyTorch here (shown with the plain JAX outputs); empty when there is no pitfall.
       in_report: whether ``torchsem compare`` lists it by default (document behaviours do;
         parity-grid scenarios are for the test suite).
       notes: free text for the report.
@@ -69,6 +72,7 @@ class Scenario:
     plain_jax_program: Callable[[Inputs], Mapping[str, Any]] | None = None
     in_report: bool = False
     notes: str = ""
+    pitfall: str = ""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -92,6 +96,14 @@ class Scenario:
         from ._outputs import as_outputs
 
         return as_outputs(self.jax_program(self.make_inputs(), jit))
+
+    def run_plain_jax(self) -> Outputs | None:
+        """Run the plain JAX program (the pitfall) on fresh inputs; None when there is none."""
+        from ._outputs import as_outputs
+
+        if self.plain_jax_program is None:
+            return None
+        return as_outputs(self.plain_jax_program(self.make_inputs()))
 
     def run_torch(self) -> Outputs:
         """Run the PyTorch program on fresh inputs (imports torch)."""
