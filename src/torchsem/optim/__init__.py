@@ -1,0 +1,38 @@
+"""Optimizers that step exactly like ``torch.optim``, as optax GradientTransformations.
+
+- :func:`sgd`, :func:`adam`, :func:`adamw`: PyTorch's formulas, defaults, argument errors and
+  float32 roundings; per-parameter state with PyTorch's names (:class:`SGDState`,
+  :class:`AdamState`); a None gradient skips its parameter as ``optimizer.step()`` does.
+- :func:`freeze`: ``requires_grad=False`` for the optimizer, on ``optax.partition`` +
+  ``optax.set_to_zero`` (never ``optax.masked``, which lets the raw gradient through).
+- :func:`state_dict` / :func:`load_state_dict`: the state as PyTorch's
+  ``optimizer.state_dict()["state"]``.
+
+Usage is optax's: ``state = tx.init(params)``, ``updates, state = tx.update(grads, state,
+params)``, ``params = optax.apply_updates(params, updates)``. ``params`` is required by
+``update``: the transformations compute PyTorch's new parameter and return ``new - old``,
+which ``optax.apply_updates`` turns back into the same float32 value except in a step that
+crosses zero or shrinks a value by more than half (then within one unit in the last place;
+no float32 update can always land exactly there, which is why this is not an ``apply_updates``).
+:func:`step` (``params, state = step(tx, grads, state, params)``) returns PyTorch's new
+parameters bit for bit in every case.
+"""
+
+from ._adam import AdamState as AdamState
+from ._adam import adam as adam
+from ._adam import adamw as adamw
+from ._common import LearningRate as LearningRate
+from ._common import Schedule as Schedule
+from ._common import TorchOptimizer as TorchOptimizer
+from ._common import step as step
+from ._freeze import freeze as freeze
+from ._freeze import parameter_names as parameter_names
+from ._sgd import SGDState as SGDState
+from ._sgd import sgd as sgd
+from ._state_dict import load_state_dict as load_state_dict
+from ._state_dict import state_dict as state_dict
+
+__all__ = [
+    "AdamState", "LearningRate", "SGDState", "Schedule", "TorchOptimizer", "adam", "adamw", "freeze",
+    "load_state_dict", "parameter_names", "sgd", "state_dict", "step",
+]

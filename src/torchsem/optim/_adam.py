@@ -1,0 +1,208 @@
+"""Adam and AdamW: ``torch.optim.Adam`` / ``torch.optim.AdamW`` as optax transformations."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._common import (LearningRate, TorchOptimizer, build_optimizer, check_learning_rate, check_number,
+                      initial_count, learning_rate_at, next_count, rounded, scalar)
+from ._schedule import BiasCorrections
+from ._skip_none import gradient_leaves, map_present
+
+
+class AdamState(NamedTuple):
+    """Adam's state, with PyTorch's per-parameter names.
+
+    Every field but ``count`` is a tree shaped like the parameters (one leaf per parameter):
+
+    Attributes:
+      step: float32 scalars, PyTorch's ``state[p]["step"]``: the number of steps this parameter
+        has taken. A step with a None gradient does not advance it (PyTorch counts per
+        parameter; optax's Adam keeps one count for all). 0 means PyTorch has no state yet.
+      exp_avg: the first moment, ``state[p]["exp_avg"]``.
+      exp_avg_sq: the second moment, ``state[p]["exp_avg_sq"]``.
+      max_exp_avg_sq: ``state[p]["max_exp_avg_sq"]`` when ``amsgrad``, else None.
+      count: int32, the number of ``update`` calls so far, the argument of a learning-rate
+        schedule (which PyTorch applies per optimizer, not per parameter); None when the
+        learning rate is a number.
+    """
+
+    step: Any
+    exp_avg: Any
+    exp_avg_sq: Any
+    max_exp_avg_sq: Any
+    count: jax.Array | None
+
+
+def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> tuple[float, float]:
+    # PyTorch's checks, in PyTorch's order, with its messages.
+    check_learning_rate(lr, nan_is_valid=False)
+    check_number("eps", eps)
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
+    beta1, beta2 = (check_number(f"betas[{i}]", b) for i, b in enumerate(betas))
+    check_number("weight_decay", weight_decay)
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= beta1 < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {beta1}")
+    if not 0.0 <= beta2 < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {beta2}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if not (isinstance(beta1, float) and isinstance(beta2, float)):
+        raise ValueError("betas must be either both floats or both Tensors")
+    return beta1, beta2
+
+
+def _adam(lr: LearningRate, betas: tuple[float, float], eps: float, weight_decay: float, amsgrad: bool,
+          maximize: bool, decoupled: bool) -> TorchOptimizer:
+    beta1, beta2 = _check_adam_arguments(lr, betas, eps, weight_decay)
+    corrections = BiasCorrections(None if callable(lr) else float(lr), beta1, beta2)
+    # exp_avg.lerp_(grad, 1 - beta1): PyTorch's lerp takes w = float32(1 - beta1) and computes
+    # start + w * (end - start) for |w| < 0.5, else end + (w - 1) * (end - start), each one FMA.
+    lerp_weight = np.float32(1 - beta1)
+    lerp_small = bool(abs(lerp_weight) < 0.5)
+
+    def init(params: Any) -> AdamState:
+        for leaf in jax.tree.leaves(params):
+            if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+                raise TypeError(f"torchsem.optim steps floating-point parameters, got a {jnp.result_type(leaf)} leaf")
+        zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
+        steps = jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params)
+        return AdamState(steps, zeros(), zeros(), zeros() if amsgrad else None, initial_count(lr))
+
+    def parameter_step(lr_value, p, g, step, exp_avg, exp_avg_sq, *maybe_max):
+        dtype = p.dtype
+        g = rounded(g)
+        if maximize:
+            g = -g
+        step = step + np.float32(1)
+        if weight_decay != 0:
+            if decoupled:
+                if callable(lr):
+                    decay = 1 - lr_value.astype(dtype) * scalar(weight_decay, dtype)
+                else:
+                    decay = scalar(1 - lr * weight_decay, dtype)
+                p = rounded(p * decay)  # param.mul_(1 - lr * weight_decay), rounded on its own
+            else:
+                g = g + scalar(weight_decay, dtype) * p
+        difference = g - exp_avg
+        if lerp_small:
+            exp_avg = exp_avg + lerp_weight.astype(dtype) * difference
+        else:
+            exp_avg = g + (lerp_weight - np.float32(1)).astype(dtype) * difference
+        # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        exp_avg_sq = rounded(exp_avg_sq * scalar(beta2, dtype)) + (scalar(1 - beta2, dtype) * g) * g
+        new_max: tuple = ()
+        second = exp_avg_sq
+        if amsgrad:
+            second = jnp.maximum(maybe_max[0], exp_avg_sq)
+            new_max = (second,)
+        denom = jnp.sqrt(second) / corrections.bias_correction2_sqrt(step, p.shape).astype(dtype) + scalar(eps, dtype)
+        neg_step_size = corrections.neg_step_size(step, lr_value).astype(dtype)
+        new_p = p + (neg_step_size * exp_avg) / denom  # param.addcdiv_(exp_avg, denom, value=-step_size)
+        return (new_p, step, exp_avg, exp_avg_sq, *new_max)
+
+    def step(grads: Any, state: AdamState, params: Any) -> tuple[Any, AdamState]:
+        lr_value = learning_rate_at(lr, state.count)
+        one = lambda p, g, *s: parameter_step(lr_value, p, g, *s)  # noqa: E731
+        trees = (state.step, state.exp_avg, state.exp_avg_sq) + ((state.max_exp_avg_sq,) if amsgrad else ())
+        new_params, new_trees = map_present(one, grads, params, trees)
+        steps, exp_avg, exp_avg_sq, *maybe_max = new_trees
+        return new_params, AdamState(steps, exp_avg, exp_avg_sq, maybe_max[0] if amsgrad else None,
+                                       next_count(state.count))
+
+    return build_optimizer(init, step, gradient_leaves)
+
+
+_MATH = r"""
+    Per parameter with gradient :math:`g`, step count :math:`t` (its own), PyTorch's order of
+    operations and roundings::
+
+        g = -g                                   if maximize
+        t = t + 1
+        {decay}
+        m = lerp(m, g, 1 - beta1)                (one FMA)
+        v = beta2 * v + ((1 - beta2) * g) * g    (product rounded, then one FMA)
+        v_max = max(v_max, v)                    if amsgrad (then used for v)
+        denom = sqrt(v) / sqrt(1 - beta2**t) + eps
+        p = p + (-(lr / (1 - beta1**t)) * m) / denom
+
+    The bias corrections are PyTorch's float64 values rounded once to float32 (exact at every
+    step). A parameter whose gradient is None is skipped: zero update, moments and its step
+    count untouched. A zero gradient is not skipped.
+"""
+
+
+def adam(
+    lr: LearningRate = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    *,
+    maximize: bool = False,
+) -> TorchOptimizer:
+    """Adam with PyTorch's semantics (L2 weight decay added to the gradient).
+
+    {math}
+    Args:
+      lr: learning rate, a number or an optax schedule called with the number of previous
+        ``update`` calls (0 first); with a schedule the step size ``lr_t / (1 - beta1**t)`` is
+        divided in float32.
+      betas: ``(beta1, beta2)``, each in [0, 1).
+      eps: added to the denominator.
+      weight_decay: L2 penalty added to the gradient (PyTorch's Adam; see :func:`adamw`).
+      amsgrad: keep the maximum of the second moments.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A :class:`TorchOptimizer` (an ``optax.GradientTransformation`` with an exact ``step``);
+      ``update(grads, state, params)`` needs ``params``.
+
+    Raises:
+      ValueError: PyTorch's messages, e.g. ``Invalid beta parameter at index 0: 1.0``.
+
+    Reproduces ``torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)``.
+    """
+    return _adam(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled=False)
+
+
+def adamw(
+    lr: LearningRate = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    *,
+    maximize: bool = False,
+) -> TorchOptimizer:
+    """AdamW with PyTorch's semantics: decoupled weight decay, PyTorch's default 1e-2 (optax's is 1e-4).
+
+    {math}
+    Args:
+      lr: learning rate, a number or an optax schedule (see :func:`adam`).
+      betas: ``(beta1, beta2)``, each in [0, 1).
+      eps: added to the denominator.
+      weight_decay: decoupled decay: the parameter is first multiplied by ``1 - lr * weight_decay``.
+      amsgrad: keep the maximum of the second moments.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A :class:`TorchOptimizer` (an ``optax.GradientTransformation`` with an exact ``step``);
+      ``update(grads, state, params)`` needs ``params``.
+
+    Reproduces ``torch.optim.AdamW(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)``.
+    """
+    return _adam(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled=True)
+
+
+adam.__doc__ = (adam.__doc__ or "").replace("{math}", _MATH.format(
+    decay="g = g + weight_decay * p                 if weight_decay != 0   (L2, one FMA)").strip("\n"))
+adamw.__doc__ = (adamw.__doc__ or "").replace("{math}", _MATH.format(
+    decay="p = p * (1 - lr * weight_decay)          (decoupled, before the moments)").strip("\n"))

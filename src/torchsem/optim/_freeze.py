@@ -1,0 +1,177 @@
+"""Freezing: PyTorch's ``requires_grad=False`` for an optimizer, built on ``optax.partition``.
+
+``optax.masked(inner, mask)`` does not freeze: it passes the masked-out updates through
+untouched, so ``optax.apply_updates`` adds the raw gradient to a "frozen" leaf (with w=1, b=0,
+x=1, y=-0.5 and the squared error (w*x + b - y)**2, one step of ``masked(sgd(0.1), {w: False,
+b: True})`` moves w from 1 to 4, uphill). ``optax.chain(adam, zero_frozen)`` zeroes the final
+update but still feeds the frozen gradients into Adam's moments. :func:`freeze` partitions the
+parameters into a trainable part, stepped by the inner transformation (which never sees the
+frozen leaves: they hold no state there), and a frozen part sent to ``optax.set_to_zero``, so
+a frozen leaf cannot move whatever the inner transformation does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._common import TorchOptimizer, step as optimizer_step
+
+Selection = Union[Any, Callable[[str, Any], bool], str, Iterable[str]]
+"""Which leaves: a bool pytree shaped like (or a prefix of) the parameters, a predicate
+``(dotted_name, param) -> bool``, or dotted names ("fc1.weight") / prefixes ("fc1")."""
+
+_TRAINABLE = "trainable"
+_FROZEN = "frozen"
+
+
+def _key_name(key: Any) -> str:
+    for attribute in ("key", "name", "idx"):
+        if hasattr(key, attribute):
+            return str(getattr(key, attribute))
+    return str(key)
+
+
+def parameter_names(params: Any) -> list[str]:
+    """PyTorch-style dotted names of the leaves, in tree-leaf order (``{'fc1': {'weight': w}}`` -> ``fc1.weight``)."""
+    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [".".join(_key_name(k) for k in path) for path, _ in paths]
+
+
+def _names_mask(names: list[str], wanted: Iterable[str], argument: str) -> list[bool]:
+    wanted = list(wanted)
+    for name in wanted:
+        if not isinstance(name, str):
+            raise TypeError(f"{argument} names must be strings, got {type(name).__name__}: {name!r}")
+    unmatched = [w for w in wanted if not any(n == w or n.startswith(w + ".") for n in names)]
+    if unmatched:
+        raise ValueError(f"{argument}: {unmatched} match no parameter; parameters are {names}")
+    return [any(n == w or n.startswith(w + ".") for w in wanted) for n in names]
+
+
+def _selection_mask(params: Any, selection: Selection, argument: str) -> list[bool]:
+    """One bool per parameter leaf (tree-leaf order): whether ``selection`` selects it."""
+    names = parameter_names(params)
+    leaves = jax.tree.leaves(params)
+    if isinstance(selection, str):
+        return _names_mask(names, [selection], argument)
+    if callable(selection):
+        chosen = [selection(name, leaf) for name, leaf in zip(names, leaves)]
+        for name, value in zip(names, chosen):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{argument} predicate must return a bool, got {value!r} for {name}")
+        return [bool(v) for v in chosen]
+    if isinstance(selection, (set, frozenset)) or (
+            isinstance(selection, (list, tuple)) and all(isinstance(s, str) for s in selection)):
+        return _names_mask(names, selection, argument)
+    # A bool pytree, possibly a prefix of the parameters: broadcast each bool over its subtree.
+    try:
+        expanded = jax.tree.map(lambda flag, sub: jax.tree.map(lambda _: flag, sub), selection, params)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{argument} must be a bool pytree shaped like (or a prefix of) the parameters, "
+                         f"a predicate (name, param) -> bool, or parameter names {names}: {error}") from None
+    flags = jax.tree.leaves(expanded)
+    for name, flag in zip(names, flags):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{argument} must hold Python bools (a static mask), got {flag!r} for {name}")
+    return [bool(f) for f in flags]
+
+
+def freeze(
+    tx: optax.GradientTransformation,
+    trainable: Selection | None = None,
+    *,
+    frozen: Selection | None = None,
+) -> optax.GradientTransformation:
+    """Step only the trainable parameters with ``tx``; frozen ones never move and hold no state.
+
+    Built on ``optax.partition({"trainable": tx, "frozen": optax.set_to_zero()}, labels)``.
+    Give exactly one of ``trainable`` or ``frozen``; the labels are computed from the
+    parameters passed to ``init`` and ``update`` (a static mask: changing it is a new trace).
+
+    Gradients may hold None (``torchsem.autograd.grad``): a frozen leaf's None becomes a zero
+    update; a trainable leaf's None goes to ``tx`` (torchsem's optimizers skip it as PyTorch).
+
+    Args:
+      tx: the inner transformation (a torchsem optimizer, or any optax transformation).
+      trainable: what ``tx`` steps: a bool pytree shaped like (or a prefix of) the parameters,
+        a predicate ``(dotted_name, param) -> bool``, or dotted names/prefixes (``"fc1"`` is
+        ``fc1.weight`` and ``fc1.bias``).
+      frozen: the complement, in any of the same forms (``frozen="fc1.weight"`` is PyTorch's
+        ``model.fc1.weight.requires_grad = False``).
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state is an ``optax.PartitionState``;
+      ``update(grads, state, params)`` needs ``params``. When ``tx`` is a torchsem optimizer
+      the result is a :class:`TorchOptimizer`, whose ``step`` is exact.
+
+    Raises:
+      ValueError: both or neither of ``trainable``/``frozen``; a name that matches no
+        parameter (the message lists the parameters' names).
+
+    Reproduces PyTorch's ``param.requires_grad = False`` as the optimizer sees it: no gradient,
+    so ``optimizer.step()`` skips the parameter and keeps no state for it.
+    """
+    if (trainable is None) == (frozen is None):
+        raise ValueError("give exactly one of trainable= or frozen=")
+
+    def trainable_flags(params: Any) -> list[bool]:
+        if trainable is not None:
+            return _selection_mask(params, trainable, "trainable")
+        return [not f for f in _selection_mask(params, frozen, "frozen")]
+
+    def partition(params: Any) -> optax.GradientTransformation:
+        treedef = jax.tree.structure(params)
+        labels = treedef.unflatten([_TRAINABLE if t else _FROZEN for t in trainable_flags(params)])
+        return optax.partition({_TRAINABLE: tx, _FROZEN: optax.set_to_zero()}, labels)
+
+    def init(params: Any) -> Any:
+        return partition(params).init(params)
+
+    def leaves(grads: Any, params: Any) -> tuple[Any, list[bool], list[Any], list[Any]]:
+        if params is None:
+            raise ValueError("params is required: freeze labels the parameters by name/mask; "
+                             "call update(grads, state, params)")
+        param_leaves, treedef = jax.tree.flatten(params)
+        grad_leaves, grad_treedef = jax.tree.flatten(grads, is_leaf=lambda x: x is None)
+        if grad_treedef != treedef:
+            raise ValueError(f"grads must have the structure of params (None allowed for a leaf); "
+                             f"got grads {grad_treedef} for params {treedef}")
+        return treedef, trainable_flags(params), param_leaves, grad_leaves
+
+    def update(grads: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
+        treedef, flags, param_leaves, grad_leaves = leaves(grads, params)
+        # A frozen leaf's None gradient becomes zeros (set_to_zero needs an array); a trainable
+        # leaf's None is left for the inner optimizer, which skips it.
+        grads = treedef.unflatten([jnp.zeros_like(p) if g is None and not t else g
+                                   for p, g, t in zip(param_leaves, grad_leaves, flags)])
+        updates, new_state = partition(params).update(grads, state, params)
+        update_leaves = jax.tree.flatten(updates, is_leaf=lambda x: x is None)[0]
+        updates = treedef.unflatten([jnp.zeros_like(p) if u is None else u
+                                     for p, u in zip(param_leaves, update_leaves)])
+        return updates, new_state
+
+    if getattr(tx, "step", None) is None:
+        return optax.GradientTransformation(init, update)
+
+    def step(grads: Any, state: Any, params: Any) -> tuple[Any, Any]:
+        # The exact path: the inner optimizer's own step on the trainable leaves (MaskedNode in
+        # place of frozen ones, as optax.partition hands them over), frozen leaves kept as they are.
+        treedef, flags, param_leaves, grad_leaves = leaves(grads, params)
+        hidden = optax.MaskedNode()
+        trainable_params = treedef.unflatten([p if t else hidden for p, t in zip(param_leaves, flags)])
+        trainable_grads = treedef.unflatten([g if t else hidden for g, t in zip(grad_leaves, flags)])
+        inner = state.inner_states[_TRAINABLE]
+        new_trainable, new_inner = optimizer_step(tx, trainable_grads, inner.inner_state, trainable_params)
+        new_leaves = iter(jax.tree.leaves(new_trainable))
+        new_params = treedef.unflatten([next(new_leaves) if t else p for p, t in zip(param_leaves, flags)])
+        inner_states = dict(state.inner_states)
+        inner_states[_TRAINABLE] = inner._replace(inner_state=new_inner)
+        return new_params, state._replace(inner_states=inner_states)
+
+    return TorchOptimizer(init, update, step)
