@@ -410,7 +410,8 @@ def make_train_step(
         if not exact_step:
             grads = autograd.none_to_zeros(grads, state.params)
         params, opt_state = optim.step(tx, grads, state.opt_state, state.params)
-        return TrainState(params, batch_stats, opt_state, state.step + 1), {"loss": loss_sum / total}
+        step = None if state.step is None else state.step + 1
+        return TrainState(params, batch_stats, opt_state, step), {"loss": loss_sum / total}
 
     def train_step(state: TrainState, batch: Any) -> tuple[TrainState, dict[str, jax.Array]]:
         inputs, targets, mask = _split_batch(batch, "train_step")
