@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import maybe_jit
 
+from torchsem.compare._torch_net import torch_net
 from torchsem.convert import load_torch_state_dict, to_torch_state_dict
 from torchsem.losses import cross_entropy
 from torchsem.models import Net
@@ -34,23 +35,7 @@ def _document_run(detach: bool = False):
     random.seed(1029)
     np.random.seed(1029)
     torch.manual_seed(1029)
-
-    class net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.pool1 = torch.nn.AvgPool1d(2)
-            self.bn1 = torch.nn.BatchNorm1d(3)
-            self.fc1 = torch.nn.Linear(12, 4)
-
-        def forward(self, x):
-            x = self.pool1(x)
-            x = self.bn1(x)
-            x = x.reshape(x.size(0), -1)
-            if detach:
-                x = x.detach()
-            return self.fc1(x)
-
-    return torch, net()
+    return torch, torch_net(detach=detach)
 
 
 def _jax_grads(variables, x, train: bool, detach: bool = False):

@@ -15,6 +15,7 @@ import pytest
 
 from torchsem import convert, optim, train
 from torchsem.compare import get
+from torchsem.compare._torch_net import torch_net
 from torchsem.losses import cross_entropy
 from torchsem.models import Net
 
@@ -150,16 +151,7 @@ def test_adamw_run_matches_pytorch():
 
     inputs = get("training/net-sgd/frozen-fc1-weight").make_inputs()
 
-    class net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.pool1, self.bn1, self.fc1 = torch.nn.AvgPool1d(2), torch.nn.BatchNorm1d(3), torch.nn.Linear(12, 4)
-
-        def forward(self, x):
-            return self.fc1(self.bn1(self.pool1(x)).reshape(x.size(0), -1))
-
-    torch_model = net()
-    torch_model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in inputs["state"].items()})
+    torch_model = torch_net(inputs["state"])
     for p in torch_model.bn1.parameters():
         p.requires_grad = False
     optimizer = torch.optim.AdamW(torch_model.parameters(), lr=1e-2)

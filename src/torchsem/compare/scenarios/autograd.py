@@ -728,30 +728,10 @@ def _net_inputs() -> dict[str, np.ndarray]:
 def _torch_net(inputs: Mapping[str, Any], detach: bool, seen: dict[str, Any] | None = None):
     """``seed_torch(1029); model = net(); x = torch.randn((3, 3, 8))`` with the document's ``net``."""
     import torch
-    import torch.nn as nn
 
-    class net(nn.Module):  # noqa: N801  (the document's name)
-        def __init__(self):
-            super().__init__()
-            self.pool1 = nn.AvgPool1d(2)
-            self.bn1 = nn.BatchNorm1d(3)
-            self.fc1 = nn.Linear(12, 4)
+    from .._torch_net import torch_net_class
 
-        def forward(self, x):
-            record = seen if seen is not None else {}
-            x = self.pool1(x)
-            record["pool1_out"] = x
-            x = self.bn1(x)
-            record["bn1_out"] = x
-            x = x.reshape(x.size(0), -1)
-            record["reshape_out"] = x
-            if detach:
-                x = x.detach()
-                record["detach_out"] = x
-            x = self.fc1(x)
-            record["fc1_out"] = x
-            return x
-
+    net = torch_net_class(detach=detach, seen=seen)
     torch.manual_seed(int(inputs["seed"]))
     model = net()
     x = torch.randn((3, 3, 8))

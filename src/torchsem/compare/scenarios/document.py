@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._scenario import Scenario, Tolerance, register
+from .._torch_net import torch_net_class
 
 SEED = 1029
 """The document's ``seed_torch(1029)``."""
@@ -43,37 +44,6 @@ def _document_inputs() -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------------------------- PyTorch side
 
-def _torch_net_class(detach: bool = False, seen: dict | None = None):
-    """The document's ``class net``; ``seen`` receives the intermediate the document prints."""
-    import torch.nn as nn
-
-    class net(nn.Module):  # noqa: N801  (the document's name)
-        def __init__(self, num_class=10):
-            super().__init__()
-            self.pool1 = nn.AvgPool1d(2)
-            self.bn1 = nn.BatchNorm1d(3)
-            self.fc1 = nn.Linear(12, 4)
-
-        def forward(self, x):
-            x = self.pool1(x)
-            if seen is not None:
-                seen["pool1"] = x
-            x = self.bn1(x)
-            if seen is not None:
-                seen["bn1"] = x
-            x = x.reshape(x.size(0), -1)
-            if seen is not None:
-                seen["features"] = x
-            if detach:
-                x = x.detach()
-            y = self.fc1(x)
-            if seen is not None:
-                seen["fc1"] = y
-            return y
-
-    return net
-
-
 def _torch_start(inputs: Mapping[str, Any], detach: bool = False, seen: dict | None = None):
     """``seed_torch(1029); model = net(); x = torch.randn((3, 3, 8))``.
 
@@ -83,7 +53,7 @@ def _torch_start(inputs: Mapping[str, Any], detach: bool = False, seen: dict | N
     import torch
 
     torch.manual_seed(int(inputs["seed"]))
-    model = _torch_net_class(detach, seen)()
+    model = torch_net_class(detach=detach, seen=seen)()
     x = torch.randn((3, 3, 8))
     return model, x
 
@@ -338,20 +308,20 @@ def _torch_leaf(inputs):
     seen: dict = {}
     model, x = _torch_start(inputs, seen=seen)
     loss = _torch_loss(model, x, inputs)
-    seen["bn1"].retain_grad()
-    seen["features"].retain_grad()
+    seen["bn1_out"].retain_grad()
+    seen["reshape_out"].retain_grad()
     loss.backward()
-    tensors = {"x": x, "fc1.weight": model.fc1.weight, "pool1 output": seen["pool1"], "bn1 output": seen["bn1"],
-               "features = x.reshape(N, -1)": seen["features"], "fc1 output": seen["fc1"]}
+    tensors = {"x": x, "fc1.weight": model.fc1.weight, "pool1 output": seen["pool1_out"], "bn1 output": seen["bn1_out"],
+               "features = x.reshape(N, -1)": seen["reshape_out"], "fc1 output": seen["fc1_out"]}
     return {
         "a = torch.tensor([1.0])" + _GRAPH: _torch_graph_text(a),
         "b = a + 1" + _GRAPH: _torch_graph_text(b),
         "w = torch.tensor([1.0], requires_grad=True)" + _GRAPH: _torch_graph_text(w),
         "c = w * 2" + _GRAPH: _torch_graph_text(c),
         **{name + _GRAPH: _torch_graph_text(t) for name, t in tensors.items()},
-        "features, printed in forward": seen["features"],
-        "bn1 output .grad with retain_grad()": seen["bn1"].grad,
-        "features.grad with retain_grad()": seen["features"].grad,
+        "features, printed in forward": seen["reshape_out"],
+        "bn1 output .grad with retain_grad()": seen["bn1_out"].grad,
+        "features.grad with retain_grad()": seen["reshape_out"].grad,
     }
 
 
@@ -433,7 +403,7 @@ def _torch_no_grad(inputs):
             error = str(err)
     return {**initial, "fc1.weight" + _GRAPH: _torch_graph_text(model.fc1.weight),
             "fc1.weight.requires_grad inside no_grad": torch.tensor(weight_requires_grad),
-            "features = x.reshape(N, -1)" + _GRAPH: _torch_graph_text(seen["features"]),
+            "features = x.reshape(N, -1)" + _GRAPH: _torch_graph_text(seen["reshape_out"]),
             "output" + _GRAPH: _torch_graph_text(output),
             "output": output, "loss.backward()": error, "fc1.weight.grad": model.fc1.weight.grad,
             "bn1.running_mean after the forward": model.bn1.running_mean}
@@ -517,7 +487,7 @@ def _torch_eval_one(inputs):
     import torch
 
     return {**initial, "fc1.weight.requires_grad after model.eval()": torch.tensor(weight_requires_grad),
-            "features = x.reshape(N, -1)" + _GRAPH: _torch_graph_text(seen["features"]),
+            "features = x.reshape(N, -1)" + _GRAPH: _torch_graph_text(seen["reshape_out"]),
             "loss": loss, **{f"{n}.grad": p.grad for n, p in model.named_parameters()},
             "bn1.running_mean": model.bn1.running_mean, "bn1.num_batches_tracked": model.bn1.num_batches_tracked}
 
@@ -587,7 +557,7 @@ def _torch_eval_two(inputs):
     import torch
 
     torch.manual_seed(int(inputs["seed"]))
-    model = _torch_net_class()()
+    model = torch_net_class()()
     xs = [torch.randn((1, 3, 8)) for _ in range(4)]
     outputs: dict[str, Any] = {name: x for name, x in zip(_TRACE_INPUTS, xs)}
     means, variances = _trace_names(), _var_names()

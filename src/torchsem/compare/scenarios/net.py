@@ -51,26 +51,9 @@ def _state_of(inputs) -> dict[str, np.ndarray]:
 # --- PyTorch side -------------------------------------------------------------------------
 
 def _torch_model(inputs, detach: bool = False):
-    import torch
+    from .._torch_net import torch_net
 
-    class net(torch.nn.Module):  # the document's class, with example two's detach as an option
-        def __init__(self) -> None:
-            super().__init__()
-            self.pool1 = torch.nn.AvgPool1d(2)
-            self.bn1 = torch.nn.BatchNorm1d(3)
-            self.fc1 = torch.nn.Linear(12, 4)
-
-        def forward(self, x):
-            x = self.pool1(x)
-            x = self.bn1(x)
-            x = x.reshape(x.size(0), -1)
-            if detach:
-                x = x.detach()
-            return self.fc1(x)
-
-    model = net()
-    model.load_state_dict({key: torch.from_numpy(value) for key, value in _state_of(inputs).items()})
-    return model
+    return torch_net(_state_of(inputs), detach=detach)
 
 
 def _torch_stats(model, suffix: str = "") -> dict:

@@ -135,31 +135,17 @@ def _stack(record: dict[str, list]) -> dict[str, np.ndarray]:
 
 # --- PyTorch: one process on the global batch -------------------------------------------------
 
-def _torch_net():
-    import torch
+def _torch_net(state):
+    from .._torch_net import torch_net
 
-    class net(torch.nn.Module):  # the document's network
-        def __init__(self) -> None:
-            super().__init__()
-            self.pool1 = torch.nn.AvgPool1d(2)
-            self.bn1 = torch.nn.BatchNorm1d(3)
-            self.fc1 = torch.nn.Linear(12, 4)
-
-        def forward(self, x):
-            x = self.pool1(x)
-            x = self.bn1(x)
-            x = x.reshape(x.size(0), -1)
-            return self.fc1(x)
-
-    return net()
+    return torch_net(state)
 
 
 def _torch_run(optimizer: str, frozen: tuple[str, ...]):
     def program(inputs):
         import torch
 
-        model = _torch_net()
-        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in inputs["state"].items()})
+        model = _torch_net(inputs["state"])
         named = dict(model.named_parameters())
         for name in frozen:
             named[name].requires_grad = False

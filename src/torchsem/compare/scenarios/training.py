@@ -94,23 +94,9 @@ def _torch_run(detach: bool, frozen: tuple[str, ...]):
     def program(inputs):
         import torch
 
-        class net(torch.nn.Module):  # the document's network; example two's detach as an option
-            def __init__(self) -> None:
-                super().__init__()
-                self.pool1 = torch.nn.AvgPool1d(2)
-                self.bn1 = torch.nn.BatchNorm1d(3)
-                self.fc1 = torch.nn.Linear(12, 4)
+        from .._torch_net import torch_net
 
-            def forward(self, x):
-                x = self.pool1(x)
-                x = self.bn1(x)
-                x = x.reshape(x.size(0), -1)
-                if detach:
-                    x = x.detach()
-                return self.fc1(x)
-
-        model = net()
-        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in inputs["state"].items()})
+        model = torch_net(inputs["state"], detach=detach)
         named = dict(model.named_parameters())
         for name in frozen:
             named[name].requires_grad = False
