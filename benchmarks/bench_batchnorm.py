@@ -18,37 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import interleaved_medians
 
 SHAPE = (64, 64, 1024)
-
-
-def _interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, block: int = 3,
-                         warmup: int = 3, settle_s: float = 0.05) -> dict[str, float]:
-    """Median over ``repeats`` samples of each function's mean time over ``block`` calls.
-
-    The functions take turns block by block, so that machine noise hits all of them alike; a short
-    pause before each block lets the previous library's worker threads (PyTorch's OpenMP pool spins
-    for a while after each call) go idle first.
-    """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            time.sleep(settle_s)
-            start = time.perf_counter()
-            for _ in range(block):
-                fn()
-            samples[name].append((time.perf_counter() - start) / block)
-    return {name: statistics.median(ts) for name, ts in samples.items()}
 
 
 def _memory(compiled) -> tuple[int | None, int | None]:
@@ -165,7 +141,7 @@ def run(repeats: int = 7) -> list[dict]:
     def flax_ref() -> None:
         jax.block_until_ready(ref_step(*ref_args))
 
-    medians = _interleaved_medians({"ours": ours, "flax": flax_ref}, repeats)
+    medians = interleaved_medians({"ours": ours, "flax": flax_ref}, repeats, 3, block=3, settle_s=0.05)
     ours_peak, ours_temp = _memory(ours_step.lower(*ours_args).compile())
     flax_peak, flax_temp = _memory(ref_step.lower(*ref_args).compile())
     results = [{
@@ -195,7 +171,7 @@ def run(repeats: int = 7) -> list[dict]:
             module.zero_grad(set_to_none=True)
             module(xt).backward(gt)
 
-        medians = _interleaved_medians({"ours": ours, "torch": torch_step}, repeats)
+        medians = interleaved_medians({"ours": ours, "torch": torch_step}, repeats, 3, block=3, settle_s=0.05)
         results.append({
             "name": "batchnorm1d_train_fwd_bwd_64x64x1024_vs_torch",
             "ratio": medians["ours"] / medians["torch"],

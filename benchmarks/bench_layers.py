@@ -11,30 +11,15 @@ process (JAX pairs interleaved, PyTorch timed in its own block), against:
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _timing import interleaved_medians
 
 POOL_SHAPE = (64, 64, 1024)
 LINEAR_SHAPE = (4096, 512, 512)  # batch, in_features, out_features
 LOSS_SHAPE = (4096, 1000)
 NET_BATCH = 4096
-
-
-def _interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median time of each function, the runs interleaved so that machine noise hits all alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _paired_medians(fns: dict[str, Callable[[], object]], jax_reference: str, repeats: int) -> dict[str, dict]:
@@ -43,7 +28,7 @@ def _paired_medians(fns: dict[str, Callable[[], object]], jax_reference: str, re
     PyTorch's OpenMP threads keep spinning for a while after each call, which would slow
     whatever runs next; timing each pair on its own keeps that out of the JAX-vs-JAX ratio.
     """
-    pairs = {jax_reference: _interleaved_medians({"ours": fns["ours"], jax_reference: fns[jax_reference]}, repeats)}
+    pairs = {jax_reference: interleaved_medians({"ours": fns["ours"], jax_reference: fns[jax_reference]}, repeats, warmup=3)}
     if "torch" in fns:
         pairs["torch"] = _block_medians({"ours": fns["ours"], "torch": fns["torch"]}, repeats)
     return pairs
@@ -57,7 +42,7 @@ def _block_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: i
     """
     medians = {}
     for name, fn in fns.items():
-        medians[name] = _interleaved_medians({name: fn}, repeats, warmup)[name]
+        medians[name] = interleaved_medians({name: fn}, repeats, warmup)[name]
     return medians
 
 

@@ -14,31 +14,16 @@ Rows needing torch are left out when torch is not importable.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from torchsem.random import Generator
+from _timing import interleaved_medians
 
 SEED = 1029
 LARGE = 10**7
 MEDIUM = 10**6
-
-
-def _interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median wall time of each function, the runs interleaved."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _row(name: str, reference: str, ours: float, theirs: float, **extra: object) -> dict:
@@ -78,7 +63,7 @@ def run(repeats: int) -> list[dict]:
         fns["torch_rand32"] = lambda: torch_rand(LARGE)
         fns["torch_randn64"] = lambda: torch_randn(MEDIUM, torch.float64)
 
-    medians = _interleaved_medians(fns, repeats)
+    medians = interleaved_medians(fns, repeats)
     rows = []
     if torch is not None:
         rows.append(

@@ -21,42 +21,15 @@ runs with one thread (its fastest setting for this size).
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import interleaved_medians
 
 BATCH = 3
 STEPS_PER_TIMING = 50
 PAIRED_ROUNDS = 6  # rounds per requested repeat: many short paired runs beat a few long ones under load
 SCAN_STEPS = 1000
 LR, MOMENTUM, WEIGHT_DECAY = 1e-2, 0.9, 1e-4
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
-                        reference: str | None = None) -> dict[str, float]:
-    """Median seconds of each function, runs interleaved (alternating order) so machine noise hits all alike.
-
-    With ``reference``, also ``"<name>/ratio"``: the median over repeats of each run's time
-    divided by the reference's run in the same round, which cancels load that changes between
-    rounds (this project's machines are shared).
-    """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for round_ in range(repeats):
-        for name in names if round_ % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    if reference is not None:
-        for name in names:
-            medians[f"{name}/ratio"] = statistics.median(t / r for t, r in zip(times[name], times[reference]))
-    return medians
 
 
 def _data(steps: int, seed: int = 0):
@@ -164,11 +137,11 @@ def run(repeats: int = 7) -> list[dict]:
         torch_run = None
 
     fns = {"torchsem": loop(torchsem_step, torchsem_state), "plain": loop(plain_step, plain_state)}
-    paired = interleaved_medians(fns, repeats * PAIRED_ROUNDS, reference="plain")
+    paired = interleaved_medians(fns, repeats * PAIRED_ROUNDS, alternate=True, reference="plain")
     medians = {k: paired[k] / STEPS_PER_TIMING for k in fns}
     if torch_run is not None:
         torch_medians = interleaved_medians({"torchsem": fns["torchsem"], "torch": lambda: torch_run(STEPS_PER_TIMING)},
-                                            repeats)
+                                            repeats, alternate=True)
         medians["torch"] = torch_medians["torch"] / STEPS_PER_TIMING
         medians["torchsem_vs_torch"] = torch_medians["torchsem"] / STEPS_PER_TIMING
     rows.append({"name": "net_step_vs_flax_optax", "ratio": paired["torchsem/ratio"],
@@ -187,7 +160,7 @@ def run(repeats: int = 7) -> list[dict]:
             jax.block_until_ready(state)
 
         scan_medians = interleaved_medians({"scan": scan_run, "torch": lambda: torch_run(SCAN_STEPS)},
-                                           max(3, repeats // 2), warmup=1)
+                                           max(3, repeats // 2), warmup=1, alternate=True)
         per_step = {k: v / SCAN_STEPS for k, v in scan_medians.items()}
         rows.append({"name": "scan_1000_steps_vs_torch_eager", "ratio": per_step["scan"] / per_step["torch"],
                      "reference": "PyTorch eager, per step over 1000 steps", "median_s": per_step["scan"],
