@@ -106,9 +106,12 @@ def test_selection_forms_agree(net_params, spec, jit):
 
 def test_names_that_match_nothing_list_the_parameters(net_params):
     tx = optim.freeze(optim.sgd(0.1), frozen=["fc1.weights"])
-    with pytest.raises(ValueError, match=r"\['fc1.weights'\] match no parameter; parameters are "
-                                         r"\['bn1.bias', 'bn1.weight', 'fc1.bias', 'fc1.weight'\]"):
+    with pytest.raises(ValueError, match=r"frozen: 'fc1.weights' matches no variable; the names are: "
+                                         r"bn1.bias, bn1.weight, fc1.bias, fc1.weight$"):
         tx.init(net_params)
+    predicate = optim.freeze(optim.sgd(0.1), trainable=lambda name, param: name.startswith("fc2"))
+    with pytest.raises(ValueError, match=r"trainable: predicate '<lambda>' matches no variable"):
+        predicate.init(net_params)
 
 
 def test_freeze_argument_errors(net_params):

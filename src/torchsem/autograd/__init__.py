@@ -35,6 +35,7 @@ from ._inspect import TensorInfo as TensorInfo
 from ._inspect import inspect_graph as inspect_graph
 from ._masks import named_leaves as named_leaves
 from ._masks import requires_grad_mask as requires_grad_mask
+from ._masks import select_leaves as select_leaves
 from ._no_grad import detach as detach
 from ._no_grad import no_grad as no_grad
 from ._none import none_to_zeros as none_to_zeros
@@ -46,6 +47,6 @@ from ._retain import value_grad_and_retained as value_grad_and_retained
 __all__ = [
     "ELEMENT_0_MESSAGE", "FLOATING_ONLY_MESSAGE", "RETAIN_REQUIRES_GRAD_MESSAGE", "SCALAR_OUTPUT_MESSAGE",
     "AutogradGraph", "TensorInfo", "detach", "grad", "init_perturbations", "inspect_graph", "named_leaves",
-    "no_grad", "none_to_zeros", "requires_grad_mask", "retain_module_grads", "value_and_grad",
+    "no_grad", "none_to_zeros", "requires_grad_mask", "retain_module_grads", "select_leaves", "value_and_grad",
     "value_grad_and_retained",
 ]

@@ -103,6 +103,22 @@ def _select(items: list, named: dict[str, Any], argument: str) -> tuple[set[str]
     return chosen, exact
 
 
+def select_leaves(tree: Any, selector: Selector, argument: str = "selector") -> Any:
+    """A pytree of bools shaped like ``tree``: the leaves that names, prefixes or predicates pick.
+
+    Names are those of :func:`named_leaves`; a name also selects, as a prefix at a dot, every
+    leaf below it; a predicate is called as ``predicate(name, leaf)``. No dtype filtering.
+
+    Raises:
+      ValueError: a name or predicate that matches nothing (the message names ``argument`` and
+        lists every name).
+    """
+    named = named_leaves(tree)
+    chosen, _ = _select(_selectors(selector, argument), named, argument)
+    names = iter(named)
+    return jax.tree.map(lambda _: next(names) in chosen, tree, is_leaf=_is_none)
+
+
 def requires_grad_mask(tree: Any, trainable: Selector | None = None, frozen: Selector | None = None) -> Any:
     """A pytree of bools shaped like ``tree``: which leaves require grad.
 

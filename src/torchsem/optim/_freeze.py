@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..autograd import select_leaves
 from ._common import TorchOptimizer, step as optimizer_step
 
 Selection = Union[Any, Callable[[str, Any], bool], str, Iterable[str]]
@@ -43,32 +44,14 @@ def parameter_names(params: Any) -> list[str]:
     return [".".join(_key_name(k) for k in path) for path, _ in paths]
 
 
-def _names_mask(names: list[str], wanted: Iterable[str], argument: str) -> list[bool]:
-    wanted = list(wanted)
-    for name in wanted:
-        if not isinstance(name, str):
-            raise TypeError(f"{argument} names must be strings, got {type(name).__name__}: {name!r}")
-    unmatched = [w for w in wanted if not any(n == w or n.startswith(w + ".") for n in names)]
-    if unmatched:
-        raise ValueError(f"{argument}: {unmatched} match no parameter; parameters are {names}")
-    return [any(n == w or n.startswith(w + ".") for w in wanted) for n in names]
-
-
 def _selection_mask(params: Any, selection: Selection, argument: str) -> list[bool]:
     """One bool per parameter leaf (tree-leaf order): whether ``selection`` selects it."""
+    if isinstance(selection, (set, frozenset)):
+        selection = sorted(selection)
+    if isinstance(selection, str) or callable(selection) or (
+            isinstance(selection, (list, tuple)) and all(isinstance(s, str) or callable(s) for s in selection)):
+        return jax.tree.leaves(select_leaves(params, selection, argument))
     names = parameter_names(params)
-    leaves = jax.tree.leaves(params)
-    if isinstance(selection, str):
-        return _names_mask(names, [selection], argument)
-    if callable(selection):
-        chosen = [selection(name, leaf) for name, leaf in zip(names, leaves)]
-        for name, value in zip(names, chosen):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{argument} predicate must return a bool, got {value!r} for {name}")
-        return [bool(v) for v in chosen]
-    if isinstance(selection, (set, frozenset)) or (
-            isinstance(selection, (list, tuple)) and all(isinstance(s, str) for s in selection)):
-        return _names_mask(names, selection, argument)
     # A bool pytree, possibly a prefix of the parameters: broadcast each bool over its subtree.
     try:
         expanded = jax.tree.map(lambda flag, sub: jax.tree.map(lambda _: flag, sub), selection, params)
