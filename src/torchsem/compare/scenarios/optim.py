@@ -85,13 +85,15 @@ def _stack(outputs: dict[str, list]) -> dict[str, np.ndarray]:
     return {name: np.stack(values) for name, values in outputs.items()}
 
 
-def _torch_grid(kind: str, options: Mapping[str, Any]):
+def _torch_grid(kind: str, options: Mapping[str, Any], scheduler: bool = False):
+    """PyTorch's optimizer over the grid's steps; with ``scheduler``, ExponentialLR(gamma=0.5) stepped after each step."""
     def program(inputs):
         import torch
 
         optimizer_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
         params = [torch.nn.Parameter(torch.from_numpy(inputs[f"param{i}"].copy())) for i in range(len(SHAPES))]
         optimizer = optimizer_class(params, **options)
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5) if scheduler else None
         keys = _state_keys("sgd" if kind == "sgd" else "adam", options)
         outputs = _new_outputs(inputs, keys)
         for step in range(STEPS):
@@ -99,6 +101,8 @@ def _torch_grid(kind: str, options: Mapping[str, Any]):
                 has = bool(inputs["has_grad"][step, index])
                 param.grad = torch.from_numpy(inputs[f"grads{index}"][step].copy()) if has else None
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             state = {i: {k: v.detach().numpy() for k, v in entry.items()}
                      for i, entry in optimizer.state_dict()["state"].items()}
             _record(outputs, [p.detach().numpy() for p in params], state, keys)
@@ -273,30 +277,6 @@ _register_errors("adamw", _ADAM_BAD)
 
 # ------------------------------------------------------------------------ learning-rate schedule
 
-def _schedule_torch(kind: str, options: Mapping[str, Any]):
-    def program(inputs):
-        import torch
-
-        optimizer_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[kind]
-        params = [torch.nn.Parameter(torch.from_numpy(inputs[f"param{i}"].copy())) for i in range(len(SHAPES))]
-        optimizer = optimizer_class(params, **options)
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
-        keys = _state_keys("sgd" if kind == "sgd" else "adam", options)
-        outputs = _new_outputs(inputs, keys)
-        for step in range(STEPS):
-            for index, param in enumerate(params):
-                has = bool(inputs["has_grad"][step, index])
-                param.grad = torch.from_numpy(inputs[f"grads{index}"][step].copy()) if has else None
-            optimizer.step()
-            scheduler.step()
-            state = {i: {k: v.detach().numpy() for k, v in entry.items()}
-                     for i, entry in optimizer.state_dict()["state"].items()}
-            _record(outputs, [p.detach().numpy() for p in params], state, keys)
-        return _stack(outputs)
-
-    return program
-
-
 def _register_schedule(kind: str, options: dict[str, Any], seed: int) -> None:
     def jax_options():
         import optax
@@ -312,7 +292,7 @@ def _register_schedule(kind: str, options: dict[str, Any], seed: int) -> None:
         mapping=f"torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5), scheduler.step() after opt.step() -> "
                 f"torchsem.optim.{kind}(lr=optax.exponential_decay({options['lr']}, 1, 0.5))",
         make_inputs=lambda: _grid_inputs(seed),
-        torch_program=_schedule_torch(kind, options),
+        torch_program=_torch_grid(kind, options, scheduler=True),
         jax_program=jax_program,
         notes="A schedule is called with the number of previous updates (0 first), as a PyTorch scheduler "
               "stepped after every optimizer.step(); Adam then divides lr_t / (1 - beta1**t) in float32.",
