@@ -114,11 +114,30 @@ def test_names_that_match_nothing_list_the_parameters(net_params):
         predicate.init(net_params)
 
 
+@pytest.mark.parametrize("spelling", ["positional", "keyword", "optax-mask"])
+def test_the_positional_argument_is_the_frozen_set_as_in_optax(net_params, spelling, jit):
+    """``freeze(tx, X)`` freezes X, as ``optax.transforms.freeze(mask)`` and ``X.requires_grad = False``."""
+    mask = {"bn1": {"weight": False, "bias": False}, "fc1": {"weight": True, "bias": False}}
+    tx = {"positional": lambda: optim.freeze(optim.sgd(0.1), "fc1.weight"),
+          "keyword": lambda: optim.freeze(optim.sgd(0.1), frozen="fc1.weight"),
+          "optax-mask": lambda: optim.freeze(optim.sgd(0.1), mask)}[spelling]()
+    grads = jax.tree.map(jnp.ones_like, net_params)
+    new, _ = maybe_jit(lambda g, s, p: optim.step(tx, g, s, p), jit)(grads, tx.init(net_params), net_params)
+    np.testing.assert_array_equal(new["fc1"]["weight"], net_params["fc1"]["weight"])  # frozen: never moves
+    for module, name in [("fc1", "bias"), ("bn1", "weight"), ("bn1", "bias")]:
+        np.testing.assert_array_equal(new[module][name], net_params[module][name] - np.float32(0.1))
+    reference = optax.transforms.freeze(mask)  # optax's meaning of the same mask: True = frozen
+    optax_updates, _ = reference.update(grads, reference.init(net_params), net_params)
+    np.testing.assert_array_equal(optax_updates["fc1"]["weight"], np.zeros_like(net_params["fc1"]["weight"]))
+
+
 def test_freeze_argument_errors(net_params):
-    with pytest.raises(ValueError, match="exactly one of trainable= or frozen="):
+    with pytest.raises(ValueError, match=r"exactly one of frozen \(positional or frozen=\) or trainable="):
         optim.freeze(optim.sgd(0.1))
-    with pytest.raises(ValueError, match="exactly one of trainable= or frozen="):
-        optim.freeze(optim.sgd(0.1), trainable="bn1", frozen="fc1")
+    with pytest.raises(ValueError, match=r"exactly one of frozen \(positional or frozen=\) or trainable="):
+        optim.freeze(optim.sgd(0.1), "fc1", trainable="bn1")
+    with pytest.raises(TypeError, match="takes from 1 to 2 positional arguments"):
+        optim.freeze(optim.sgd(0.1), "fc1", "bn1")  # trainable is keyword-only: no silent swap
     with pytest.raises(TypeError, match="must hold Python bools"):
         optim.freeze(optim.sgd(0.1), trainable={"bn1": 1, "fc1": True}).init(net_params)
     with pytest.raises(ValueError, match="params is required"):

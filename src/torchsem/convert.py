@@ -13,10 +13,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["STATE_COLLECTIONS", "load_torch_state_dict", "to_torch_state_dict"]
+__all__ = ["STATE_COLLECTIONS", "host_copy", "load_torch_state_dict", "to_jax", "to_torch_state_dict"]
 
 STATE_COLLECTIONS: tuple[str, ...] = ("params", "batch_stats")
 """The Flax collections that hold PyTorch state: parameters, then buffers."""
@@ -95,10 +96,46 @@ def _state_entries(variables: Mapping[str, Any], collections: Sequence[str]) -> 
     return entries
 
 
-def _to_numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):  # a torch tensor
-        return np.asarray(value.detach().cpu().numpy())
-    return np.asarray(value)
+def _is_torch_tensor(value: Any) -> bool:
+    # Duck typing, so that torchsem never imports torch.
+    return hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy")
+
+
+def host_copy(value: Any) -> np.ndarray:
+    """A numpy array that owns its memory, holding the values of ``value``.
+
+    ``tensor.numpy()`` and ``np.asarray(array)`` are views: they share memory with the torch
+    tensor or the caller's array, which may change in place later (``optimizer.step()``,
+    BatchNorm's running statistics, a data loader reusing its buffer). JAX may keep reading
+    host memory after ``jnp.asarray`` has returned (it defers the copy while work is queued),
+    so every value torchsem does not own is copied here before JAX sees it.
+
+    Args:
+      value: a torch tensor (read through ``.detach().cpu().numpy()``; torch is never
+        imported), a numpy or JAX array, or a Python/numpy scalar.
+
+    Returns:
+      A fresh, writable numpy array with the value's dtype and shape.
+    """
+    if _is_torch_tensor(value):
+        value = value.detach().cpu().numpy()
+    return np.array(value, copy=True)
+
+
+def to_jax(value: Any, dtype: Any = None) -> jax.Array:
+    """A JAX array of ``value`` that no later change to the source's memory can reach.
+
+    JAX arrays are immutable and returned as they are (cast to ``dtype`` when given); any
+    other value goes through :func:`host_copy` first.
+
+    Args:
+      value: a torch tensor, numpy or JAX array, or scalar.
+      dtype: the dtype wanted (default: the value's own).
+    """
+    if isinstance(value, jax.Array):
+        return value if dtype is None else value.astype(dtype)
+    copied = host_copy(value)
+    return jnp.asarray(copied if dtype is None else copied.astype(dtype, copy=False))
 
 
 def _torch_size(shape: tuple[int, ...]) -> str:
@@ -150,7 +187,9 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
     Every variable of the ``params`` and ``batch_stats`` collections takes the value stored
     under its PyTorch key (the path joined with ``'.'``); other collections are kept. Values
     may be torch tensors (read through ``.detach().cpu().numpy()``, torch is never imported),
-    numpy or JAX arrays. A value keeps the variable's dtype: exact conversions are allowed
+    numpy or JAX arrays; each is copied (:func:`host_copy`), so changing the source in place
+    afterwards (``optimizer.step()``, a BatchNorm forward in train mode) cannot reach the
+    returned variables. A value keeps the variable's dtype: exact conversions are allowed
     (float widening, PyTorch's int64 counters into int32 when they fit); a conversion that
     would round floats, overflow integers or change the kind of number is refused, where
     PyTorch's ``copy_`` would cast silently. As in PyTorch, a one-element 1-d value loads
@@ -192,7 +231,7 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
             if not skip:
                 missing.append(key)
             continue
-        value = _to_numpy(state_dict[key])
+        value = host_copy(state_dict[key])
         target_shape = tuple(np.shape(current))
         if target_shape == () and value.shape == (1,):
             value = value.reshape(())
@@ -207,6 +246,7 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
                             f"variable: {problem}.")
             continue
         collection, path = collection_of[key]
+        # value is already torchsem's own copy: the source may change in place after this returns.
         replacements[(collection, *path)] = jnp.asarray(value.astype(target_dtype, copy=False))
 
     def module_rank(key: str) -> int:

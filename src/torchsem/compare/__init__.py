@@ -7,7 +7,6 @@ and the ``render_*`` functions) and the pytest parity suite both read the same c
 :func:`check_port` runs a user's own PyTorch module and its Flax port side by side.
 """
 
-from ._oracle import RECORDING_TOLERANCE as RECORDING_TOLERANCE
 from ._oracle import LiveOracle as LiveOracle
 from ._oracle import check_recording as check_recording
 from ._oracle import RecordedOracle as RecordedOracle
@@ -43,7 +42,7 @@ from ._store import RecordedStore as RecordedStore
 from ._store import RecordingMissing as RecordingMissing
 
 __all__ = [
-    "RECORDING_TOLERANCE", "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
+    "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
     "Scenario", "ScenarioResult", "Tolerance", "as_outputs", "catalogue", "compare_output", "get",
     "get_oracle", "judge", "oracle_mode_from_env", "record", "register", "run_scenario", "torch_available",
     "Entry", "PlainJax", "PortCheck", "PortQuantity", "Report", "check_port", "format_like_torch", "format_value",

@@ -7,6 +7,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..convert import host_copy
+
 OutputValue = Union[np.ndarray, str, None]
 """One named result: a numpy array (float, int or bool), a string (an error message), or None.
 
@@ -26,9 +28,7 @@ def to_numpy(value: Any) -> OutputValue:
     """
     if value is None or isinstance(value, str):
         return value
-    if hasattr(value, "detach") and hasattr(value, "numpy"):
-        return np.array(value.detach().cpu().numpy(), copy=True)
-    return np.array(value, copy=True)
+    return host_copy(value)
 
 
 def as_outputs(values: Mapping[str, Any]) -> Outputs:

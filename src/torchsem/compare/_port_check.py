@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import convert
 from ._outputs import OutputValue, to_numpy
 from ._result import OutputComparison, compare_output
 from ._scenario import Tolerance
@@ -263,9 +264,7 @@ class _JaxSide:
         return {name: jax.random.fold_in(key, step) for name, key in self.rngs.items()}
 
     def step(self, step: int, mode: Mode, x: Any, target: Any) -> dict[str, OutputValue]:
-        import jax.numpy as jnp
-
-        x = jnp.asarray(x)
+        x = convert.to_jax(x)
         rngs = self._step_rngs(step)
         values: dict[str, OutputValue] = {}
         if mode == "eval":
@@ -273,7 +272,7 @@ class _JaxSide:
             values.update(self.buffers())
             return values
         output, loss, new_state, grads = self._train(self.params, self.state, x,
-                                                     None if target is None else jnp.asarray(target), rngs)
+                                                     None if target is None else convert.to_jax(target), rngs)
         self.state = {**self.state, **new_state}
         values["output"] = to_numpy(output)
         values["loss"] = to_numpy(loss)
@@ -369,8 +368,6 @@ def check_port(
         for missing, unexpected or wrongly shaped variables.
     """
     import jax
-
-    from .. import convert
 
     modes = _modes(steps)
     if rtol < 0 or atol < 0:

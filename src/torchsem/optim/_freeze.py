@@ -67,26 +67,28 @@ def _selection_mask(params: Any, selection: Selection, argument: str) -> list[bo
 
 def freeze(
     tx: optax.GradientTransformation,
-    trainable: Selection | None = None,
-    *,
     frozen: Selection | None = None,
+    *,
+    trainable: Selection | None = None,
 ) -> optax.GradientTransformation:
     """Step only the trainable parameters with ``tx``; frozen ones never move and hold no state.
 
     Built on ``optax.partition({"trainable": tx, "frozen": optax.set_to_zero()}, labels)``.
-    Give exactly one of ``trainable`` or ``frozen``; the labels are computed from the
-    parameters passed to ``init`` and ``update`` (a static mask: changing it is a new trace).
+    Give exactly one of ``frozen`` (positional or keyword) or ``trainable`` (keyword only).
+    The positional argument is the *frozen* set, as in ``optax.transforms.freeze(mask)``
+    (True = frozen) and as the name says: ``freeze(tx, "fc1.weight")`` is PyTorch's
+    ``model.fc1.weight.requires_grad = False``. The labels are computed from the parameters
+    passed to ``init`` and ``update`` (a static mask: changing it is a new trace).
 
     Gradients may hold None (``torchsem.autograd.grad``): a frozen leaf's None becomes a zero
     update; a trainable leaf's None goes to ``tx`` (torchsem's optimizers skip it as PyTorch).
 
     Args:
       tx: the inner transformation (a torchsem optimizer, or any optax transformation).
-      trainable: what ``tx`` steps: a bool pytree shaped like (or a prefix of) the parameters,
-        a predicate ``(dotted_name, param) -> bool``, or dotted names/prefixes (``"fc1"`` is
-        ``fc1.weight`` and ``fc1.bias``).
-      frozen: the complement, in any of the same forms (``frozen="fc1.weight"`` is PyTorch's
-        ``model.fc1.weight.requires_grad = False``).
+      frozen: what never moves: a bool pytree shaped like (or a prefix of) the parameters
+        (True = frozen), a predicate ``(dotted_name, param) -> bool``, or dotted
+        names/prefixes (``"fc1"`` is ``fc1.weight`` and ``fc1.bias``).
+      trainable: keyword only, the complement in any of the same forms: what ``tx`` steps.
 
     Returns:
       An ``optax.GradientTransformation`` whose state is an ``optax.PartitionState``;
@@ -101,7 +103,7 @@ def freeze(
     so ``optimizer.step()`` skips the parameter and keeps no state for it.
     """
     if (trainable is None) == (frozen is None):
-        raise ValueError("give exactly one of trainable= or frozen=")
+        raise ValueError("give exactly one of frozen (positional or frozen=) or trainable=")
 
     def trainable_flags(params: Any) -> list[bool]:
         if trainable is not None:

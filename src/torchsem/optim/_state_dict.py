@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..convert import host_copy
 from ._adam import AdamState
 from ._sgd import SGDState
 
@@ -82,10 +83,6 @@ def _the_state(opt_state: Any) -> SGDState | AdamState:
     return found[0]
 
 
-def _array(value: Any) -> np.ndarray:
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.array(value, copy=True)
 
 
 def _never_written(buffer: np.ndarray) -> bool:
@@ -183,7 +180,7 @@ def load_state_dict(opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]]
                 new.append(leaf)
                 continue
             if index in by_leaf:
-                value = _array(by_leaf[index][name])
+                value = host_copy(by_leaf[index][name])
                 if value.shape != jnp.shape(leaf):
                     raise ValueError(f"PyTorch {name} for parameter {index_of[index]} has shape {value.shape}, "
                                      f"expected {jnp.shape(leaf)}")

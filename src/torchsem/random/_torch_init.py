@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..convert import host_copy
 from ._generator import Generator
 
 OwnParams = dict[str, np.ndarray]
@@ -264,6 +265,8 @@ def torch_init(
         if not own:
             continue
         redrawn = replay(bound_module, {k: np.asarray(v) for k, v in own.items()}, generator)
+        # A replay may hand back views of memory it does not own (a torch tensor's .numpy()).
+        redrawn = {name: host_copy(value) for name, value in redrawn.items()}
         for name, value in redrawn.items():
             if name not in own or np.shape(value) != np.shape(own[name]):
                 raise ValueError(
