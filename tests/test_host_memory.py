@@ -140,3 +140,17 @@ def test_host_copy_of_a_torch_tensor_is_detached_memory():
     with torch.no_grad():
         tensor.add_(10)
     np.testing.assert_array_equal(copied, [0, 1, 2, 3])
+
+
+def test_a_sharded_batch_does_not_follow_the_loader_buffer(busy):
+    from torchsem import parallel
+
+    mesh = parallel.data_mesh()
+    rows = len(jax.devices())
+    for _ in range(_LOADS):
+        buffer = np.zeros((rows, 3), np.float32)  # a loader that refills one buffer per batch
+        pending = busy()
+        sharded = parallel.shard_batch(buffer, mesh)
+        buffer += 7
+        np.testing.assert_array_equal(np.asarray(sharded), np.zeros((rows, 3), np.float32))
+        jax.block_until_ready(pending)

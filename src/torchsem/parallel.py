@@ -52,7 +52,8 @@ Several hosts: call ``jax.distributed.initialize()`` in every process before any
 touches JAX; ``data_mesh()`` then spans every process's devices (``jax.devices()`` is global),
 and each process passes its own rows through :func:`shard_batch`, which assembles the global
 array from the process-local data (``jax.make_array_from_process_local_data``). The step itself
-does not change. Only the single-host path (here: 8 host CPU devices) is tested.
+does not change. tests/test_multihost.py runs it in two processes (4 host CPU devices each, gloo
+CPU collectives, a loopback coordinator) against the single-process 8-device run and PyTorch.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import autograd, optim
+from .convert import host_copy
 from .nn._batchnorm import BatchNorm
 from .nn._sync import sync_batchnorm
 from .train import Batch, LossFn, TrainState, _requires_grad_mask
@@ -142,12 +144,15 @@ def shard_batch(batch: Any, mesh: Mesh, axis_name: Any = DATA_AXIS) -> Any:
       axis_name: the mesh axis (or axes) the batch is split over.
 
     Returns:
-      The same pytree of global ``jax.Array`` sharded along the leading axis.
+      The same pytree of global ``jax.Array`` sharded along the leading axis; host arrays are
+      copied first, so changing them afterwards does not reach the result.
     """
     _check_mesh(mesh, "shard_batch")
     _device_count(mesh, axis_name)
     sharding = NamedSharding(mesh, PartitionSpec(axis_name))
-    return jax.tree.map(lambda leaf: jax.make_array_from_process_local_data(sharding, np.asarray(leaf)), batch)
+    # A data loader may reuse its buffers for the next batch: JAX gets torchsem's own copy.
+    return jax.tree.map(lambda leaf: jax.make_array_from_process_local_data(
+        sharding, leaf if isinstance(leaf, jax.Array) else host_copy(leaf)), batch)
 
 
 # ----------------------------------------------------------------------------------------------
