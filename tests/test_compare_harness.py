@@ -179,10 +179,10 @@ def test_the_live_check_accepts_pytorchs_own_cross_machine_variation(oracle):
     on one element near zero, which a fixed 1e-6/1e-7 tolerance refused. The check is held to
     the scenario's own tolerance instead; a real alteration (1e-3) is still refused above.
     """
-    scenario = get("linear/in=33-out=17-batch=3-bias=1")
+    scenario = get("linear/33-17-bias=true-in=3x33-train")
     live = oracle.outputs(scenario)
     other_machine = {name: (value.copy() if isinstance(value, np.ndarray) else value) for name, value in live.items()}
-    flat = other_machine["y"].reshape(-1)
+    flat = other_machine["train.1 output0"].reshape(-1)
     smallest = int(np.argmin(np.abs(flat)))
     assert abs(flat[smallest]) < 0.07  # where 1.79e-7 exceeds 1e-7 + 1e-6 * |x|
     flat[smallest] += np.float32(1.79e-7)

@@ -129,5 +129,6 @@ def test_errors_are_raised_at_construction_with_pytorchs_text():
 
 def test_the_parity_grid_covers_every_argument():
     names = [s.name for s in catalogue("avgpool1d")]
-    for part in ("ceil=1", "incl=0", "p=2", "s=none", "shape=3x8", "-int", "error-pad-more-than-half"):
+    for part in ("ceil_mode=true", "count_include_pad=false", "padding=2", "stride=none", "in=3x8", ".int64",
+                 "error-pad-more-than-half"):
         assert any(part in name for name in names), part

@@ -7,6 +7,10 @@ and the ``render_*`` functions) and the pytest parity suite both read the same c
 :func:`check_port` runs a user's own PyTorch module and its Flax port side by side.
 """
 
+from ._module_case import ErrorCase as ErrorCase
+from ._module_case import Input as Input
+from ._module_case import ModuleCase as ModuleCase
+from ._module_case import register_module_cases as register_module_cases
 from ._oracle import LiveOracle as LiveOracle
 from ._oracle import check_recording as check_recording
 from ._oracle import RecordedOracle as RecordedOracle
@@ -42,6 +46,7 @@ from ._store import RecordedStore as RecordedStore
 from ._store import RecordingMissing as RecordingMissing
 
 __all__ = [
+    "ErrorCase", "Input", "ModuleCase", "register_module_cases",
     "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
     "Scenario", "ScenarioResult", "Tolerance", "as_outputs", "catalogue", "compare_output", "get",
     "get_oracle", "judge", "oracle_mode_from_env", "record", "register", "run_scenario", "torch_available",

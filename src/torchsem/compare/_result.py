@@ -66,9 +66,13 @@ def compare_output(name: str, expected: OutputValue, actual: OutputValue, tolera
     if expected is None:
         return OutputComparison(name, expected, actual, tolerance, 0.0, 0.0, True, "both None")
     if isinstance(expected, str):
-        ok = expected == actual
-        return OutputComparison(name, expected, actual, tolerance, 0.0 if ok else inf, 0.0 if ok else inf, ok,
-                                "same text" if ok else f"expected {expected!r}, got {actual!r}")
+        if tolerance.text == "contained":
+            ok = isinstance(actual, str) and expected in actual
+            detail = "PyTorch's text is contained" if ok else f"expected text containing {expected!r}, got {actual!r}"
+        else:
+            ok = expected == actual
+            detail = "same text" if ok else f"expected {expected!r}, got {actual!r}"
+        return OutputComparison(name, expected, actual, tolerance, 0.0 if ok else inf, 0.0 if ok else inf, ok, detail)
     assert isinstance(actual, np.ndarray)
     if expected.shape != actual.shape:
         return OutputComparison(name, expected, actual, tolerance, inf, inf, False,

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,35 +31,87 @@ def _family_path(directory: Path, family: str) -> Path:
     return directory / f"{family}.npz"
 
 
+_FORMAT = 2
+
+
 def save_family(directory: Path, family: str, recordings: dict[str, Outputs], torch_version: str) -> Path:
     """Write every scenario of one family to ``<directory>/<family>.npz``.
 
-    None outputs are listed in the metadata; strings are stored as numpy unicode arrays, so
-    the file loads without pickle.
+    Arrays are packed: every array of one dtype is concatenated into one blob, and the JSON
+    metadata holds each output's dtype, shape and offset, the strings, and which outputs are
+    None. One zip entry per dtype instead of one per output keeps the file small (a module
+    case has a dozen small outputs) and lets deflate see the whole family at once; the file
+    loads without pickle.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    none_keys: list[str] = []
-    string_keys: list[str] = []
-    order: dict[str, list[str]] = {}
+    blobs: dict[str, list[np.ndarray]] = {}
+    sizes: dict[str, int] = {}
+    scenarios: dict[str, dict[str, object]] = {}
     for scenario_name, outputs in recordings.items():
-        order[scenario_name] = list(outputs)
+        entries: dict[str, object] = {}
         for output_name, value in outputs.items():
-            key = f"{scenario_name}{_SEP}{output_name}"
+            if _SEP in output_name:
+                raise ValueError(f"output names may not contain {_SEP!r}: {output_name!r}")
             if value is None:
-                none_keys.append(key)
+                entries[output_name] = None
             elif isinstance(value, str):
-                string_keys.append(key)
-                arrays[key] = np.array(value)
+                entries[output_name] = {"text": value}
             else:
-                arrays[key] = np.asarray(value)
-    meta = {"torch_version": torch_version, "none": none_keys, "strings": string_keys, "order": order}
-    arrays[_META] = np.array(json.dumps(meta, sort_keys=True))
+                array = np.asarray(value)  # (np.ascontiguousarray would make a 0-d array 1-d)
+                dtype = array.dtype.str
+                offset = sizes.get(dtype, 0)
+                blobs.setdefault(dtype, []).append(array.reshape(-1))
+                sizes[dtype] = offset + array.size
+                entries[output_name] = {"dtype": dtype, "shape": list(array.shape), "offset": offset}
+        scenarios[scenario_name] = entries
+    dtypes = sorted(blobs)
+    meta = {"format": _FORMAT, "torch_version": torch_version, "blobs": dtypes, "scenarios": scenarios}
+    arrays = {f"blob{index}": np.concatenate(blobs[dtype]) for index, dtype in enumerate(dtypes)}
+    arrays[_META] = np.array(json.dumps(meta))
     path = _family_path(directory, family)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
     return path
+
+
+def _unpack(data: Any, meta: dict) -> dict[str, Outputs]:
+    scenarios: dict[str, Outputs] = {}
+    blobs: dict[str, np.ndarray] = {}
+    for scenario_name, entries in meta["scenarios"].items():
+        outputs: Outputs = {}
+        for output_name, entry in entries.items():
+            if entry is None:
+                outputs[output_name] = None
+            elif "text" in entry:
+                outputs[output_name] = str(entry["text"])
+            else:
+                dtype = entry["dtype"]
+                if dtype not in blobs:
+                    blobs[dtype] = data[f"blob{meta['blobs'].index(dtype)}"]
+                count = int(np.prod(entry["shape"], dtype=np.int64))
+                flat = blobs[dtype][entry["offset"]: entry["offset"] + count]
+                outputs[output_name] = np.array(flat.reshape(entry["shape"]), copy=True)
+        scenarios[scenario_name] = outputs
+    return scenarios
+
+
+def _unpack_format_1(data: Any, meta: dict) -> dict[str, Outputs]:
+    """The first landing's layout: one zip entry per output."""
+    none_keys, string_keys = set(meta["none"]), set(meta["strings"])
+    scenarios: dict[str, Outputs] = {}
+    for scenario_name, output_names in meta["order"].items():
+        outputs: Outputs = {}
+        for output_name in output_names:
+            key = f"{scenario_name}{_SEP}{output_name}"
+            if key in none_keys:
+                outputs[output_name] = None
+            elif key in string_keys:
+                outputs[output_name] = str(data[key])
+            else:
+                outputs[output_name] = np.array(data[key])
+        scenarios[scenario_name] = outputs
+    return scenarios
 
 
 class RecordedStore:
@@ -75,20 +128,7 @@ class RecordedStore:
                 raise RecordingMissing(f"no recorded outputs for family {family!r} at {path}; run `torchsem record`")
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data[_META]))
-                none_keys = set(meta["none"])
-                string_keys = set(meta["strings"])
-                scenarios: dict[str, Outputs] = {}
-                for scenario_name, output_names in meta["order"].items():
-                    outputs: Outputs = {}
-                    for output_name in output_names:
-                        key = f"{scenario_name}{_SEP}{output_name}"
-                        if key in none_keys:
-                            outputs[output_name] = None
-                        elif key in string_keys:
-                            outputs[output_name] = str(data[key])
-                        else:
-                            outputs[output_name] = np.array(data[key])
-                    scenarios[scenario_name] = outputs
+                scenarios = (_unpack if meta.get("format") == _FORMAT else _unpack_format_1)(data, meta)
             self._families[family] = (meta, scenarios)
         return self._families[family]
 

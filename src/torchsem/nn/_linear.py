@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from . import init as _init
+from ._errors import InputError
 
 
 def _default_weight_init() -> _init.Initializer:
@@ -81,12 +82,12 @@ class Linear(nn.Module):
         weight_init = self.weight_init if self.weight_init is not None else _default_weight_init()
         weight = self.param("weight", weight_init, (self.out_features, self.in_features), self.param_dtype)
         if input.ndim == 0:
-            raise ValueError("Linear: input must have at least one axis (the features), got a 0-d array; "
+            raise InputError("Linear: input must have at least one axis (the features), got a 0-d array; "
                              "PyTorch: both arguments to linear need to be at least 1D, but they are 0D and 2D")
         features = input.shape[-1]
         if features != self.in_features:
             rows = math.prod(input.shape[:-1])
-            raise ValueError(
+            raise InputError(
                 f"Linear: the input's last axis has {features} features but in_features={self.in_features} "
                 f"(input shape {tuple(input.shape)}); PyTorch: mat1 and mat2 shapes cannot be multiplied "
                 f"({rows}x{features} and {self.in_features}x{self.out_features})"

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._errors import InputError
+
 
 def _one_int(value: Any, name: str, allow_none: bool = False) -> int | None:
     """An int, or a one-element tuple/list of int (PyTorch accepts both for 1d pooling)."""
@@ -17,7 +19,7 @@ def _one_int(value: Any, name: str, allow_none: bool = False) -> int | None:
         return None
     if isinstance(value, (tuple, list)):
         if len(value) != 1:
-            raise ValueError(f"avg_pool1d() argument '{name}' should contain one int (got {len(value)})")
+            raise InputError(f"avg_pool1d() argument '{name}' should contain one int (got {len(value)})")
         value = value[0]
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"avg_pool1d(): argument '{name}' must be an int or a one-int tuple, "
@@ -88,16 +90,16 @@ class AvgPool1d(nn.Module):
         stride = kernel_size if stride is None else stride
         # Checked in PyTorch's order (pooling_output_shape, then avg_pool2d_shape_check), with its messages.
         if stride == 0:
-            raise ValueError("stride should not be zero")
+            raise InputError("stride should not be zero")
         if padding < 0:
-            raise ValueError(f"pad must be non-negative, but got pad: {padding}")
+            raise InputError(f"pad must be non-negative, but got pad: {padding}")
         if padding > int(kernel_size / 2):  # C++ integer division truncates toward zero
-            raise ValueError("pad should be at most half of effective kernel size, but got "
+            raise InputError("pad should be at most half of effective kernel size, but got "
                              f"pad={padding}, kernel_size={kernel_size} and dilation=1")
         if kernel_size <= 0:
-            raise ValueError(f"kernel size should be greater than zero, but got kH: 1 kW: {kernel_size}")
+            raise InputError(f"kernel size should be greater than zero, but got kH: 1 kW: {kernel_size}")
         if stride < 0:
-            raise ValueError(f"stride should be greater than zero, but got dH: 1 dW: {stride}")
+            raise InputError(f"stride should be greater than zero, but got dH: 1 dW: {stride}")
         for name in ("ceil_mode", "count_include_pad"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"AvgPool1d: {name} must be a bool, got {getattr(self, name)!r}")
@@ -120,21 +122,21 @@ class AvgPool1d(nn.Module):
         """
         input = jnp.asarray(input)
         if input.ndim not in (2, 3):
-            raise ValueError(f"AvgPool1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got {input.ndim}-D "
+            raise InputError(f"AvgPool1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got {input.ndim}-D "
                              f"shape {tuple(input.shape)}")
         dtype = input.dtype
         is_float = jnp.issubdtype(dtype, jnp.floating)
         if not is_float and not jnp.issubdtype(dtype, jnp.signedinteger):
             raise TypeError(f"AvgPool1d: input must be floating point or a signed integer, got {dtype}")
         if any(d == 0 for d in input.shape[-2:]):
-            raise ValueError("AvgPool1d: expected non-zero channel and length axes (only the batch axis may be "
+            raise InputError("AvgPool1d: expected non-zero channel and length axes (only the batch axis may be "
                              f"empty), got shape {tuple(input.shape)}")
         kernel_size, stride, padding = self._geometry()
         length = input.shape[-1]
         out_length = _output_length(length, kernel_size, stride, padding, self.ceil_mode)
         if out_length < 1:
             channels = input.shape[-2]
-            raise ValueError(f"Given input size: ({channels}x1x{length}). Calculated output size: "
+            raise InputError(f"Given input size: ({channels}x1x{length}). Calculated output size: "
                              f"({channels}x1x{out_length}). Output size is too small")
 
         divisors = _divisors(length, out_length, kernel_size, stride, padding, self.count_include_pad)

@@ -1,9 +1,10 @@
-"""Linear parity: forward and gradients with loaded weights, and PyTorch's default initialisation.
+"""Linear parity: module cases (the generic runner) and Flax's own default initialisation.
 
-Family ``linear``. Forward/gradient cases load the same numpy weight ``(out, in)`` and bias
-into ``torch.nn.Linear`` and ``torchsem.nn.Linear`` and backpropagate a random cotangent.
-Initialisation cases compare summary statistics of a large layer's default initialisation
-(the bits differ: PyTorch's generator is not JAX's), with tolerances sized to sampling noise.
+Family ``linear``. The module cases run ``torch.nn.Linear`` and ``torchsem.nn.Linear`` through
+:class:`~torchsem.compare.ModuleCase`: PyTorch's seeded initial weights (bit for bit through
+``torch_init``), forward, input and parameter gradients in train and eval. The statistics case
+compares a large layer's ``Linear.init`` with a JAX key (the bits differ: PyTorch's generator
+is not JAX's) through summary statistics, with tolerances sized to sampling noise.
 """
 
 from __future__ import annotations
@@ -13,88 +14,25 @@ import math
 
 import numpy as np
 
+from .._module_case import ErrorCase, ModuleCase, register_module_cases
 from .._scenario import Scenario, Tolerance, register
 
 _SECTION = "torchsem.nn.Linear (the document's fc1)"
 
 
-def _inputs(in_features: int, out_features: int, batch: tuple[int, ...], bias: bool, seed: int):
-    def make() -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        bound = 1 / math.sqrt(in_features)
-        inputs = {
-            "x": rng.standard_normal((*batch, in_features)).astype(np.float32),
-            "weight": rng.uniform(-bound, bound, (out_features, in_features)).astype(np.float32),
-            "cotangent": rng.standard_normal((*batch, out_features)).astype(np.float32),
-        }
-        if bias:
-            inputs["bias"] = rng.uniform(-bound, bound, (out_features,)).astype(np.float32)
-        return inputs
-    return make
-
-
-def _torch_program(in_features: int, out_features: int, bias: bool):
-    def program(inputs):
-        import torch
-
-        layer = torch.nn.Linear(in_features, out_features, bias=bias)
-        state = {"weight": torch.from_numpy(inputs["weight"])}
-        if bias:
-            state["bias"] = torch.from_numpy(inputs["bias"])
-        layer.load_state_dict(state)
-        x = torch.from_numpy(inputs["x"]).requires_grad_(True)
-        y = layer(x)
-        y.backward(torch.from_numpy(inputs["cotangent"]))
-        outputs = {"y": y, "dx": x.grad, "dweight": layer.weight.grad}
-        if bias:
-            outputs["dbias"] = layer.bias.grad
-        return outputs
-    return program
-
-
-def _jax_program(in_features: int, out_features: int, bias: bool):
-    def program(inputs, jit: bool):
-        import jax
-
-        from torchsem.nn import Linear
-
-        layer = Linear(in_features, out_features, bias=bias)
-        params = {"weight": inputs["weight"]}
-        if bias:
-            params["bias"] = inputs["bias"]
-
-        def forward(p, x):
-            return layer.apply({"params": p}, x)
-
-        def pullback(p, x, cotangent):
-            return jax.vjp(forward, p, x)[1](cotangent)
-
-        if jit:
-            forward, pullback = jax.jit(forward), jax.jit(pullback)
-        y = forward(params, inputs["x"])
-        dparams, dx = pullback(params, inputs["x"], inputs["cotangent"])
-        outputs = {"y": y, "dx": dx, "dweight": dparams["weight"]}
-        if bias:
-            outputs["dbias"] = dparams["bias"]
-        return outputs
-    return program
-
-
 def _register_parity() -> None:
-    seed = 200
-    for (in_features, out_features), batch, bias in itertools.product(
-            ((12, 4), (1, 3), (7, 1), (33, 17)), ((), (3,), (2, 5)), (True, False)):
-        seed += 1
-        batch_name = "x".join(map(str, batch)) or "unbatched"
-        register(Scenario(
-            name=f"linear/in={in_features}-out={out_features}-batch={batch_name}-bias={int(bias)}",
-            section=_SECTION,
-            mapping=f"torch.nn.Linear({in_features}, {out_features}, bias={bias}) -> "
-                    f"torchsem.nn.Linear({in_features}, {out_features}, bias={bias})",
-            make_inputs=_inputs(in_features, out_features, batch, bias, seed),
-            torch_program=_torch_program(in_features, out_features, bias),
-            jax_program=_jax_program(in_features, out_features, bias),
-        ))
+    cases = [
+        ModuleCase("torch.nn.Linear", "torchsem.nn.Linear", (in_features, out_features), {"bias": bias},
+                   inputs=((*batch, in_features),), modes=("train",), seed=seed)  # no mode-dependent state
+        for seed, ((in_features, out_features), batch, bias) in enumerate(itertools.product(
+            ((12, 4), (1, 3), (7, 1), (33, 17)), ((), (3,), (2, 5)), (True, False)), start=201)
+    ]
+    cases += [
+        ErrorCase("torch.nn.Linear", "torchsem.nn.Linear", "features", (12, 4), inputs=((3, 11),)),
+        ErrorCase("torch.nn.Linear", "torchsem.nn.Linear", "features-batched", (12, 4), inputs=((2, 3, 5),)),
+        ErrorCase("torch.nn.Linear", "torchsem.nn.Linear", "scalar-input", (1, 4), inputs=((),)),
+    ]
+    register_module_cases("linear", _SECTION, cases)
 
 
 def _statistics(prefix: str, values: np.ndarray, bound: float) -> dict[str, np.ndarray]:

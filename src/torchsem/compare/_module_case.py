@@ -1,0 +1,446 @@
+"""The generic module-parity runner: one declaration per module case, checked against PyTorch.
+
+A :class:`ModuleCase` names a PyTorch module class and its torchsem counterpart, the
+constructor arguments (PyTorch's positional order and keywords, given to both), the inputs
+and the modes to run. It becomes one :class:`~torchsem.compare.Scenario` whose two programs
+do the same thing on both sides:
+
+1. ``torch.manual_seed(seed); module = TorchClass(*args, **kwargs)`` and, in JAX,
+   ``torch_init(TorchsemClass(*args, **kwargs), Generator(seed), *inputs)``: the initial
+   ``state_dict`` (keys, order, dtypes, shapes and every bit, through a hash of the bytes, so
+   the recordings hold no weights) is compared, so the default initialisation and the
+   ``state_dict`` names are checked in the same case; the JAX side then starts from those
+   variables, which equal PyTorch's ``state_dict`` when the hashes agree;
+2. for each mode in ``modes`` (the same module object throughout, so running statistics
+   carry over): ``module.train()``/``module.eval()`` against the Flax mode argument
+   (``use_running_average`` / ``deterministic`` / ``train``, with ``mutable`` collections in
+   training), the forward outputs, then the gradients of ``sum(output * cotangent)`` (a fixed
+   random cotangent per float output) with respect to every float input and every
+   parameter (None where PyTorch's ``.grad`` is None), and every buffer after the forward.
+
+An :class:`ErrorCase` builds and calls a module on bad input or with bad arguments and
+compares the error's type and PyTorch's message.
+
+Both run eagerly and under ``jax.jit`` through the catalogue, are recorded by ``torchsem
+record`` for the path without PyTorch, and are listed by ``torchsem compare --all``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._outputs import Inputs
+from ._scenario import Scenario, Tolerance, register
+
+__all__ = ["ErrorCase", "Input", "ModuleCase", "register_module_cases"]
+
+_MODES = ("train", "eval")
+EXACT = Tolerance(0.0, 0.0, "torch_init replays PyTorch's reset_parameters bit for bit")
+CONTAINED = Tolerance(0.0, 0.0, "torchsem may explain more around PyTorch's own message", text="contained")
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """One positional input of a module call.
+
+    Attributes:
+      shape: the array's shape.
+      dtype: a numpy dtype name; floating inputs are standard normal (times ``scale``) and are
+        differentiated, integer inputs are uniform on ``[low, high)``, bool inputs are fair coins.
+      low, high: the range of integer inputs.
+      scale, offset: floating inputs are ``offset + scale * N(0, 1)``.
+      requires_grad: whether a floating input is differentiated (PyTorch's
+        ``requires_grad_()``).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    low: int = 0
+    high: int = 2
+    scale: float = 1.0
+    offset: float = 0.0
+    requires_grad: bool = True
+
+    @property
+    def is_float(self) -> bool:
+        return np.dtype(self.dtype).kind == "f"
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        kind = np.dtype(self.dtype).kind
+        if kind == "f":
+            return (self.offset + self.scale * rng.standard_normal(self.shape)).astype(self.dtype)
+        if kind == "b":
+            return rng.integers(0, 2, self.shape).astype(bool)
+        return rng.integers(self.low, self.high, self.shape).astype(self.dtype)
+
+
+def _as_input(value: Input | Sequence[int]) -> Input:
+    return value if isinstance(value, Input) else Input(tuple(value))
+
+
+def _resolve(target: type | str) -> Any:
+    """A class given directly or as ``"package.module.Class"`` (so torch is imported only when run)."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, name = target.rpartition(".")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def _short(target: type | str) -> str:
+    return target.rpartition(".")[2] if isinstance(target, str) else target.__name__
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "x".join(_arg_text(v) for v in value)
+    return str(value).lower()
+
+
+def _case_id(args: tuple, kwargs: Mapping[str, Any], inputs: Sequence[Input], modes: Sequence[str]) -> str:
+    parts = [_arg_text(a) for a in args] + [f"{k}={_arg_text(v)}" for k, v in kwargs.items()]
+    parts.append("in=" + "+".join((_arg_text(i.shape) or "scalar") + ("" if i.dtype == "float32" else f".{i.dtype}")
+                                  for i in inputs))
+    if tuple(modes) != _MODES:
+        parts.append("-".join(modes))
+    return re.sub(r"[^a-z0-9_.=\-]", "", "-".join(parts).lower())
+
+
+def _signature(target: type | str, args: tuple, kwargs: Mapping[str, Any]) -> str:
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{_short(target)}({', '.join(shown)})"
+
+
+def _mode_kwargs(module: Any, train: bool) -> dict[str, Any]:
+    """The Flax call argument that plays ``module.train()``/``module.eval()`` for this module."""
+    parameters = inspect.signature(type(module).__call__).parameters
+    for name, value_in_train in (("use_running_average", False), ("deterministic", False), ("train", True)):
+        if name in parameters:
+            return {name: train if value_in_train else not train}
+    return {}
+
+
+def _jax_input(value: np.ndarray) -> Any:
+    """The input as JAX holds it: PyTorch's int64 becomes JAX's default int32 unless x64 is on."""
+    import jax
+
+    from .. import convert
+
+    return convert.to_jax(value, jax.dtypes.canonicalize_dtype(value.dtype))
+
+
+def _cotangent(seed: int, step: int, index: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    return np.random.default_rng([seed, step, index]).standard_normal(shape).astype(dtype)
+
+
+def _digest(value: Any) -> str:
+    """dtype, shape and a hash of the bytes: an exact comparison that records 40 bytes, not the weights."""
+    array = np.asarray(value)  # tobytes() is C order whatever the strides
+    return f"{array.dtype}{list(array.shape)} sha256:{hashlib.sha256(array.tobytes()).hexdigest()[:24]}"
+
+
+def _tag(step: int, mode: str) -> str:
+    return f"{mode}.{step}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleCase:
+    """One module configuration, run in PyTorch and in torchsem with the same arguments.
+
+    Attributes:
+      torch_module: the PyTorch class, as a dotted path (``"torch.nn.Linear"``) so that
+        declaring a case imports no torch.
+      module: the torchsem class (or its dotted path).
+      args, kwargs: constructor arguments, given to both classes (PyTorch's signature).
+      inputs: the positional inputs of the call (shapes, or :class:`Input` for dtypes and
+        ranges).
+      modes: the sequence of ``"train"``/``"eval"`` forwards on the same module.
+      seed: the seed of ``torch.manual_seed`` / ``torchsem.random.Generator`` and of the inputs.
+      name: the case's name within its family (default: made from the arguments and shapes).
+      tolerances: per-quantity tolerances, keyed by the quantity without its step
+        (``"output0"``, ``"grad weight"``, ``"running_var"``), each with its reason.
+      check_init: whether the initial ``state_dict`` is compared bit for bit (False only for
+        modules whose default initialisation is drawn from something other than PyTorch's
+        CPU generator; say why in ``notes``).
+      notes: free text for the report.
+    """
+
+    torch_module: str
+    module: type | str
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    inputs: tuple[Input | tuple[int, ...], ...] = ()
+    modes: tuple[str, ...] = _MODES
+    seed: int = 0
+    name: str | None = None
+    tolerances: Mapping[str, Tolerance] = dataclasses.field(default_factory=dict)
+    check_init: bool = True
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in _MODES]
+        if bad or not self.modes:
+            raise ValueError(f"modes must be a non-empty sequence of 'train'/'eval', got {self.modes!r}")
+        if not self.inputs:
+            raise ValueError("a module case needs at least one input")
+
+    @property
+    def specs(self) -> tuple[Input, ...]:
+        return tuple(_as_input(i) for i in self.inputs)
+
+    def case_id(self) -> str:
+        return self.name or _case_id(self.args, self.kwargs, self.specs, self.modes)
+
+    def make_inputs(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, 7])
+        return {f"input{i}": spec.draw(rng) for i, spec in enumerate(self.specs)}
+
+    def tolerance_of(self, output: str) -> Tolerance | None:
+        tag, _, quantity = output.partition(" ")
+        if tag == "init":
+            return EXACT
+        return self.tolerances.get(quantity)
+
+    # -- PyTorch ---------------------------------------------------------------------------
+    def run_torch(self, inputs: Inputs) -> dict[str, Any]:
+        import torch
+
+        from ._outputs import to_numpy  # a snapshot: PyTorch updates buffers in place later
+
+        torch.manual_seed(self.seed)
+        module = _resolve(self.torch_module)(*self.args, **dict(self.kwargs))
+        outputs: dict[str, Any] = {}
+        if self.check_init:
+            state = module.state_dict()
+            outputs["init state_dict keys"] = " ".join(state) or "(empty)"
+            outputs.update({f"init {key}": _digest(to_numpy(value)) for key, value in state.items()})
+        for step, mode in enumerate(self.modes, 1):
+            tag = _tag(step, mode)
+            module.train(mode == "train")
+            module.zero_grad(set_to_none=True)
+            xs = []
+            for i, spec in enumerate(self.specs):
+                x = torch.from_numpy(np.array(inputs[f"input{i}"], copy=True))
+                xs.append(x.requires_grad_(True) if spec.is_float and spec.requires_grad else x)
+            result = module(*xs)
+            ys = result if isinstance(result, tuple) else (result,)
+            loss = None
+            for j, y in enumerate(ys):
+                outputs[f"{tag} output{j}"] = to_numpy(y)
+                if y.is_floating_point() and y.requires_grad:
+                    cotangent = torch.from_numpy(_cotangent(self.seed, step, j, tuple(y.shape), y.detach().numpy().dtype))
+                    term = (y * cotangent).sum()
+                    loss = term if loss is None else loss + term
+            if loss is not None:
+                loss.backward()
+            for i, (spec, x) in enumerate(zip(self.specs, xs)):
+                if spec.is_float and spec.requires_grad:
+                    outputs[f"{tag} grad input{i}"] = to_numpy(x.grad)
+            for name, parameter in module.named_parameters():
+                outputs[f"{tag} grad {name}"] = to_numpy(parameter.grad)
+            for name, buffer in module.named_buffers():
+                outputs[f"{tag} {name}"] = to_numpy(buffer)
+        return outputs
+
+    # -- torchsem ----------------------------------------------------------------------------
+    def run_jax(self, inputs: Inputs, jit: bool) -> dict[str, Any]:
+        import jax
+        import jax.numpy as jnp
+
+        from .. import autograd, convert
+        from ..random import Generator, torch_init
+
+        module = _resolve(self.module)(*self.args, **dict(self.kwargs))
+        xs = [_jax_input(inputs[f"input{i}"]) for i in range(len(self.specs))]
+        variables = torch_init(module, Generator(self.seed), *xs, **_mode_kwargs(module, False))
+        outputs: dict[str, Any] = {}
+        if self.check_init:
+            state = convert.to_torch_state_dict(variables)
+            outputs["init state_dict keys"] = " ".join(state) or "(empty)"
+            outputs.update({f"init {key}": _digest(value) for key, value in state.items()})
+        params = variables.get("params", {})
+        collections = {k: v for k, v in variables.items() if k != "params"}
+        differentiated = [i for i, spec in enumerate(self.specs) if spec.is_float and spec.requires_grad]
+
+        for step, mode in enumerate(self.modes, 1):
+            tag, train = _tag(step, mode), mode == "train"
+            mutable = sorted(collections) if train and collections else False
+            rngs = {"dropout": jax.random.key(self.seed + step)}
+
+            def forward(params, float_xs, collections=collections, train=train, mutable=mutable, rngs=rngs):
+                call = list(xs)
+                for i, x in zip(differentiated, float_xs):
+                    call[i] = x
+                result = module.apply({"params": params, **collections}, *call, **_mode_kwargs(module, train),
+                                      mutable=mutable, rngs=rngs)
+                ys, updated = result if mutable else (result, {})
+                return (ys if isinstance(ys, tuple) else (ys,)), updated
+
+            float_xs = [xs[i] for i in differentiated]
+            shapes = jax.eval_shape(forward, params, float_xs)[0]
+            cotangents = [_cotangent(self.seed, step, j, tuple(s.shape), np.dtype(s.dtype))
+                          if np.dtype(s.dtype).kind == "f" else None for j, s in enumerate(shapes)]
+
+            def loss(params, float_xs, cotangents=cotangents, forward=forward):
+                ys, updated = forward(params, float_xs)
+                terms = [jnp.sum(y * c) for y, c in zip(ys, cotangents) if c is not None]
+                return sum(terms[1:], terms[0]) if terms else jnp.zeros(()), (ys, updated)
+
+            def run(params, float_xs, loss=loss, forward=forward, cotangents=cotangents):
+                if not any(c is not None for c in cotangents):
+                    return forward(params, float_xs), None
+                (_, aux), grads = autograd.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, float_xs)
+                return aux, grads
+
+            (ys, updated), grads = (jax.jit(run) if jit else run)(params, float_xs)
+            for j, y in enumerate(ys):
+                outputs[f"{tag} output{j}"] = y
+            if grads is not None:
+                param_grads, input_grads = grads
+                for i, g in zip(differentiated, input_grads if input_grads is not None else [None] * len(differentiated)):
+                    outputs[f"{tag} grad input{i}"] = g
+                for key, g in _dotted(params, param_grads).items():
+                    outputs[f"{tag} grad {key}"] = g
+            else:
+                for i in differentiated:
+                    outputs[f"{tag} grad input{i}"] = None
+                for key in _dotted(params, None):
+                    outputs[f"{tag} grad {key}"] = None
+            collections = {**collections, **dict(updated)}
+            buffers = convert.to_torch_state_dict({k: v for k, v in collections.items() if k != "params"})
+            outputs.update({f"{tag} {key}": value for key, value in buffers.items()})
+        return outputs
+
+    def scenario(self, family: str, section: str) -> Scenario:
+        arguments = (self.args, dict(self.kwargs))
+        return Scenario(
+            name=f"{family}/{self.case_id()}",
+            section=section,
+            mapping=f"torch.nn.{_signature(self.torch_module, *arguments)} -> "
+                    f"torchsem.nn.{_signature(self.module, *arguments)}",
+            torch_program=self.run_torch,
+            jax_program=self.run_jax,
+            make_inputs=self.make_inputs,
+            tolerance_of=self.tolerance_of,
+            notes=self.notes,
+        )
+
+
+def _dotted(params: Any, grads: Any) -> dict[str, Any]:
+    """PyTorch-style ``{dotted name: gradient or None}`` over every parameter leaf."""
+    from ..convert import to_torch_state_dict
+
+    names = list(to_torch_state_dict({"params": params}))
+    if grads is None:
+        return dict.fromkeys(names)
+    flat: dict[str, Any] = {}
+
+    def visit(tree: Any, prefix: str) -> None:
+        if isinstance(tree, Mapping):
+            for key, value in tree.items():
+                visit(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = tree
+
+    visit(grads, "")
+    return {name: flat.get(name) for name in names}
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorCase:
+    """A module built or called with bad arguments or input: PyTorch's error type and message.
+
+    Attributes:
+      torch_module, module, args, kwargs: as in :class:`ModuleCase`.
+      inputs: the call's inputs (empty: only the constructor is checked).
+      mode: ``"train"`` or ``"eval"`` for the call.
+      name: the case's name within its family (``error-...`` is prepended).
+    """
+
+    torch_module: str
+    module: type | str
+    name: str
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    inputs: tuple[Input | tuple[int, ...], ...] = ()
+    mode: str = "train"
+
+    def make_inputs(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(0)
+        return {f"input{i}": _as_input(spec).draw(rng) for i, spec in enumerate(self.inputs)}
+
+    def run_torch(self, inputs: Inputs) -> dict[str, Any]:
+        import torch
+
+        def attempt() -> None:
+            module = _resolve(self.torch_module)(*self.args, **dict(self.kwargs))
+            module.train(self.mode == "train")
+            if self.inputs:
+                module(*(torch.from_numpy(np.array(inputs[f"input{i}"])) for i in range(len(self.inputs))))
+
+        return _outcome(attempt)
+
+    def run_jax(self, inputs: Inputs, jit: bool) -> dict[str, Any]:
+        import jax
+
+        def attempt() -> None:
+            module = _resolve(self.module)(*self.args, **dict(self.kwargs))
+            if not self.inputs:
+                return
+            xs = [_jax_input(inputs[f"input{i}"]) for i in range(len(self.inputs))]
+            train = self.mode == "train"
+
+            def call(*xs: Any) -> Any:
+                variables = module.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, *xs,
+                                        **_mode_kwargs(module, False))
+                return module.apply(variables, *xs, **_mode_kwargs(module, train), mutable=train,
+                                    rngs={"dropout": jax.random.key(2)})
+
+            (jax.jit(call) if jit else call)(*xs)
+
+        return _outcome(attempt)
+
+    def scenario(self, family: str, section: str) -> Scenario:
+        arguments = (self.args, dict(self.kwargs))
+        shapes = ", ".join(str(_as_input(i).shape) for i in self.inputs)
+        return Scenario(
+            name=f"{family}/error-{self.name}",
+            section=section,
+            mapping=f"torch.nn.{_signature(self.torch_module, *arguments)}({shapes}) raises -> "
+                    f"torchsem.nn.{_signature(self.module, *arguments)} raises the same error",
+            torch_program=self.run_torch,
+            jax_program=self.run_jax,
+            make_inputs=self.make_inputs,
+            tolerances={"error message": CONTAINED},
+        )
+
+
+NO_ERROR = "no error"
+
+
+def _builtin_type(error: Exception) -> str:
+    """The first built-in exception type the error is (``InputError`` is a ``RuntimeError``)."""
+    for cls in type(error).__mro__:
+        if cls.__module__ == "builtins":
+            return cls.__name__
+    return type(error).__name__
+
+
+def _outcome(attempt: Callable[[], None]) -> dict[str, Any]:
+    try:
+        attempt()
+    except Exception as error:  # the error itself is the compared output
+        return {"error type": _builtin_type(error), "error message": str(error)}
+    return {"error type": NO_ERROR, "error message": NO_ERROR}
+
+
+def register_module_cases(family: str, section: str, cases: Sequence[ModuleCase | ErrorCase]) -> list[Scenario]:
+    """Register one scenario per case in ``family`` (the recording file's name)."""
+    return [register(case.scenario(family, section)) for case in cases]
