@@ -13,12 +13,17 @@ test_parity_catalogue.py against live or recorded PyTorch, eager and under jit. 
 - float16/bfloat16 and float64 inputs, reverse-over-reverse gradients, the padding mask;
 - SyncBatchNorm on the 8 host devices: one collective per direction in the compiled HLO,
   device groups, pmap;
-- flax.linen.BatchNorm's pitfalls, shown against PyTorch's recorded or live outputs.
+- flax.linen.BatchNorm's pitfalls, shown against PyTorch's recorded or live outputs;
+- Flax's initialisation convention for synchronised layers (init outside ``shard_map``, apply
+  inside; an unbound axis named in the error), the zero-size batch and ``bias=False`` (PyTorch's
+  own test inputs; their parity scenarios are in the ``batchnorm`` family).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +35,14 @@ from hypothesis import strategies as st
 from jax.sharding import Mesh, PartitionSpec
 
 from torchsem.compare import get, run_scenario
-from torchsem.nn import BatchNorm, BatchNorm1d, BatchNorm2d
+from torchsem.nn import (
+    BatchNorm,
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    convert_sync_batchnorm,
+    sync_batchnorm,
+)
 from torchsem.nn._batchnorm import SyncBatchNorm
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -73,11 +85,12 @@ def test_variables_are_pytorchs_state_dict(affine, track):
 @pytest.mark.live_torch
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("track", [True, False])
-def test_flattened_names_equal_live_pytorch_state_dict_keys(affine, track):
+@pytest.mark.parametrize("bias", [True, False])
+def test_flattened_names_equal_live_pytorch_state_dict_keys(affine, track, bias):
     import torch
 
-    torch_keys = set(torch.nn.BatchNorm2d(3, affine=affine, track_running_stats=track).state_dict())
-    variables = BatchNorm2d(3, affine=affine, track_running_stats=track).init(
+    torch_keys = set(torch.nn.BatchNorm2d(3, affine=affine, track_running_stats=track, bias=bias).state_dict())
+    variables = BatchNorm2d(3, affine=affine, track_running_stats=track, bias=bias).init(
         _KEY, jnp.zeros((2, 3, 2, 2)), use_running_average=False)
     assert {name.split(".", 1)[1] for name in _flat(variables)} == torch_keys
 
@@ -725,3 +738,356 @@ def test_flax_momentum_taken_as_pytorchs_is_a_different_average():
     batch_mean = np.asarray(x).mean(0)
     np.testing.assert_allclose(updates["batch_stats"]["running_mean"], 0.1 * batch_mean, rtol=1e-6)
     np.testing.assert_allclose(flax_updates["batch_stats"]["mean"], 0.9 * batch_mean, rtol=1e-6)
+
+
+# ================================================ synchronised layers and Flax's init convention
+
+# Three ways to ask for synchronised statistics over the mapped axis 'batch'.
+_SYNC_LAYERS = {
+    "axis_name": lambda: BatchNorm(num_features=3, axis_name="batch"),
+    "SyncBatchNorm": lambda: SyncBatchNorm(3, axis_name="batch"),
+    "convert_sync_batchnorm": lambda: convert_sync_batchnorm(BatchNorm1d(3), "batch"),
+}
+
+
+def _sync_input(n: int = 16) -> jax.Array:
+    rng = np.random.default_rng(21)
+    return jnp.asarray(3 + rng.standard_normal((n, 3, 5)) * np.arange(1, n + 1)[:, None, None] / 4, jnp.float32)
+
+
+@pytest.mark.parametrize("make", list(_SYNC_LAYERS.values()), ids=list(_SYNC_LAYERS))
+def test_synchronised_layers_initialise_outside_shard_map_like_flax(make, jit):
+    """flax.linen.BatchNorm drops its axis_name while initialising; so does torchsem's."""
+    x = _sync_input()
+    init = maybe_jit(lambda x: make().init_with_output(_KEY, x, use_running_average=False), jit)
+    y, variables = init(x)
+    # init updates nothing: PyTorch's initial state, as for an unsynchronised layer
+    np.testing.assert_array_equal(variables["params"]["weight"], np.ones(3, np.float32))
+    np.testing.assert_array_equal(variables["params"]["bias"], np.zeros(3, np.float32))
+    stats = variables["batch_stats"]
+    np.testing.assert_array_equal(stats["running_mean"], np.zeros(3, np.float32))
+    np.testing.assert_array_equal(stats["running_var"], np.ones(3, np.float32))
+    assert int(stats["num_batches_tracked"]) == 0
+    # init's output normalises with the statistics of the batch it was given (nothing to gather)
+    expected, _ = BatchNorm1d(3).init_with_output(_KEY, x, use_running_average=False)
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.multidevice
+@pytest.mark.parametrize("make", list(_SYNC_LAYERS.values()), ids=list(_SYNC_LAYERS))
+def test_variables_initialised_outside_shard_map_apply_inside_it(make):
+    mesh = _mesh()
+    layer = make()
+    x = _sync_input()
+    variables = layer.init(_KEY, x[:2], use_running_average=False)
+
+    def local(variables, x):
+        y, updates = layer.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+        return y, updates["batch_stats"]
+
+    sharded, replicated = PartitionSpec("batch"), PartitionSpec()
+    y, stats = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(replicated, sharded),
+                                     out_specs=(sharded, replicated)))(variables, x)
+    # synchronised: the statistics of the global batch, as one unsynchronised layer on all of it
+    single = BatchNorm1d(3)
+    expected_y, expected = single.apply(single.init(_KEY, x, use_running_average=True), x,
+                                        use_running_average=False, mutable=["batch_stats"])
+    np.testing.assert_allclose(y, expected_y, rtol=1e-5, atol=1e-6)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(stats[name], expected["batch_stats"][name], rtol=1e-5, atol=1e-6)
+    assert int(stats["num_batches_tracked"]) == 1
+
+
+@pytest.mark.multidevice
+@pytest.mark.parametrize("make", list(_SYNC_LAYERS.values()), ids=list(_SYNC_LAYERS))
+def test_init_inside_shard_map_skips_the_collective(make):
+    mesh = _mesh()
+    layer = make()
+    x = _sync_input()
+
+    def local(x):
+        y, variables = layer.init_with_output(_KEY, x, use_running_average=False)
+        return y, variables
+
+    init = jax.shard_map(local, mesh=mesh, in_specs=PartitionSpec("batch"),
+                         out_specs=(PartitionSpec("batch"), PartitionSpec()))
+    assert _count_collectives(jax.jit(init).lower(x).compile().as_text()) == {}
+    y, variables = jax.jit(init)(x)
+    assert int(variables["batch_stats"]["num_batches_tracked"]) == 0
+    # each device normalised its own two examples (Flax's init: axis_name=None)
+    per_device = [BatchNorm1d(3).init_with_output(_KEY, x[i:i + 2], use_running_average=False)[0]
+                  for i in range(0, 16, 2)]
+    np.testing.assert_allclose(y, np.concatenate(per_device), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis_name,unbound", [("data", "'data'"), (("data", "model"), "'data', 'model'")])
+def test_applying_with_an_unbound_axis_name_says_how_to_bind_it(axis_name, unbound, jit):
+    layer = BatchNorm1d(3, axis_name=axis_name)
+    x = _sync_input(4)
+    variables = layer.init(_KEY, x, use_running_average=False)
+    train = maybe_jit(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"]), jit)
+    with pytest.raises(NameError, match=rf"BatchNorm1d: axis_name {re.escape(unbound)} is not bound here.*"
+                                        r"jax\.shard_map.*axis_name=None"):
+        train(variables, x)
+    # batch statistics without running statistics would be synchronised too
+    untracked = BatchNorm1d(3, axis_name=axis_name, track_running_stats=False)
+    with pytest.raises(NameError, match="is not bound here"):
+        untracked.apply(untracked.init(_KEY, x, use_running_average=False), x, use_running_average=True)
+    # eval with running statistics gathers nothing: it runs anywhere
+    y = maybe_jit(lambda v, x: layer.apply(v, x, use_running_average=True), jit)(variables, x)
+    np.testing.assert_array_equal(y, BatchNorm1d(3).apply(variables, x, use_running_average=True))
+
+
+@pytest.mark.multidevice
+def test_an_axis_the_mapping_does_not_bind_is_named():
+    mesh = _mesh()
+    layer = BatchNorm1d(3, axis_name=("batch", "model"))
+    x = _sync_input()
+    variables = layer.init(_KEY, x[:2], use_running_average=False)
+    run = jax.shard_map(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"])[0],
+                        mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("batch")), out_specs=PartitionSpec("batch"))
+    with pytest.raises(NameError, match=r"axis_name 'model' is not bound here"):
+        run(variables, x)
+
+
+def test_the_sync_context_outside_shard_map_uses_the_whole_batch(jit):
+    """The context's documented fallback: where its axis is unbound, the batch the layer sees is whole."""
+    x = _sync_input(6)
+    layer = convert_sync_batchnorm(BatchNorm1d(3), "batch")
+    variables = layer.init(_KEY, x, use_running_average=False)
+
+    def train(variables, x):
+        with sync_batchnorm("batch"):
+            return BatchNorm1d(3).apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+
+    expected = BatchNorm1d(3).apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+    for run in (lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"]), train):
+        got = maybe_jit(run, jit)(variables, x)
+        jax.tree.map(np.testing.assert_array_equal, got, expected)
+
+
+# ============================================================ PyTorch's own test inputs: zero-size
+
+# PyTorch's test suite runs BatchNorm1d/2d/3d on batches with no examples (and a zero spatial extent).
+_ZERO_SIZE = {
+    "1d-(0,5)": (BatchNorm1d, (0, 5)),
+    "1d-(0,5,9)": (BatchNorm1d, (0, 5, 9)),
+    "2d-(0,5,2,3)": (BatchNorm2d, (0, 5, 2, 3)),
+    "3d-(0,5,2,2,2)": (BatchNorm3d, (0, 5, 2, 2, 2)),
+    "1d-(2,5,0)": (BatchNorm1d, (2, 5, 0)),
+}
+
+
+def _zero_size_step(layer, jit):
+    def step(variables, x, train):
+        def loss(params, x):
+            y, updates = layer.apply({**variables, "params": params}, x, use_running_average=not train,
+                                     mutable=["batch_stats"])
+            return jnp.sum(y), (y, updates)
+        (_, (y, updates)), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
+            variables["params"], x)
+        return y, dx, dparams, {**variables, **updates}
+    return jax.jit(step, static_argnums=2) if jit else step
+
+
+@pytest.mark.parametrize("case", list(_ZERO_SIZE.values()), ids=list(_ZERO_SIZE))
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_zero_size_batch_counts_the_batch_and_keeps_the_statistics(case, momentum, train, jit):
+    """PyTorch (measured, 2.13): empty output, running stats untouched (not NaN), the batch counted
+    in train mode, zero parameter gradients and an empty input gradient."""
+    cls, shape = case
+    layer = cls(5, momentum=momentum)
+    x = jnp.zeros(shape, jnp.float32)
+    variables = dict(layer.init(_KEY, x, use_running_average=False))  # init on the empty batch works too
+    assert int(variables["batch_stats"]["num_batches_tracked"]) == 0
+    stats = {"running_mean": jnp.full(5, 0.3), "running_var": jnp.full(5, 2.0),
+             "num_batches_tracked": jnp.asarray(3, variables["batch_stats"]["num_batches_tracked"].dtype)}
+    variables["batch_stats"] = stats
+    y, dx, dparams, after = _zero_size_step(layer, jit)(variables, x, train)
+    assert y.shape == shape and y.dtype == jnp.float32 and dx.shape == shape
+    np.testing.assert_array_equal(dparams["weight"], np.zeros(5, np.float32))
+    np.testing.assert_array_equal(dparams["bias"], np.zeros(5, np.float32))
+    np.testing.assert_array_equal(after["batch_stats"]["running_mean"], stats["running_mean"])
+    np.testing.assert_array_equal(after["batch_stats"]["running_var"], stats["running_var"])
+    assert int(after["batch_stats"]["num_batches_tracked"]) == (4 if train else 3)
+
+
+@pytest.mark.parametrize("track,train,eps", [(False, True, 1e-5), (False, False, 1e-5), (True, False, 0.0)],
+                         ids=["untracked-train", "untracked-eval", "eval-eps0-zero-running-var"])
+def test_zero_size_batch_gradients_are_zero_where_statistics_would_be_nan(track, train, eps, jit):
+    """No statistics of an empty batch (0 / 0), nor 1 / sqrt(0 + 0), reach PyTorch's zero gradients."""
+    layer = BatchNorm1d(5, eps=eps, track_running_stats=track)
+    x = jnp.zeros((0, 5, 3), jnp.float32)
+    variables = dict(layer.init(_KEY, x, use_running_average=not train))
+    if track:
+        variables["batch_stats"] = {**variables["batch_stats"], "running_var": jnp.zeros(5)}
+    y, dx, dparams, _ = _zero_size_step(layer, jit)(variables, x, train)
+    assert y.shape == (0, 5, 3) and dx.shape == (0, 5, 3)
+    for name in ("weight", "bias"):
+        np.testing.assert_array_equal(dparams[name], np.zeros(5, np.float32))
+
+
+def test_zero_size_batch_gradients_are_zeros_not_none():
+    """PyTorch gives .grad zeros (weight and bias are on the graph); torchsem.autograd.grad agrees."""
+    from torchsem.autograd import grad
+
+    layer = BatchNorm2d(5)
+    x = jnp.zeros((0, 5, 2, 3), jnp.float32)
+    variables = layer.init(_KEY, x, use_running_average=False)
+
+    def loss(params):
+        y, _ = layer.apply({**variables, "params": params}, x, use_running_average=False, mutable=["batch_stats"])
+        return jnp.sum(y)
+
+    grads = grad(loss)(variables["params"])
+    assert grads["weight"] is not None and grads["bias"] is not None
+    np.testing.assert_array_equal(grads["weight"], np.zeros(5, np.float32))
+
+
+def test_zero_size_batch_counts_in_the_cumulative_average(jit):
+    """momentum=None: the empty batch is batch 1, so the next one is averaged with factor 1/2 (PyTorch)."""
+    layer = BatchNorm1d(3, momentum=None)
+    rng = np.random.default_rng(22)
+    x = jnp.asarray(1 + 2 * rng.standard_normal((4, 3)), jnp.float32)
+    variables = layer.init(_KEY, x, use_running_average=False)
+    step = _zero_size_step(layer, jit)
+    _, _, _, variables = step(variables, jnp.zeros((0, 3), jnp.float32), True)
+    _, _, _, variables = step(variables, x, True)
+    stats = variables["batch_stats"]
+    assert int(stats["num_batches_tracked"]) == 2
+    np.testing.assert_allclose(stats["running_mean"], np.asarray(x).mean(0) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats["running_var"], (1 + np.asarray(x).var(0, ddof=1)) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_size_batch_keeps_the_other_checks():
+    x = jnp.zeros((0, 3), jnp.float32)
+    layer = BatchNorm1d(3)
+    variables = layer.init(_KEY, x, use_running_average=False)
+    with pytest.raises(ValueError, match=r"mutable=\['batch_stats'\]"):  # it still counts the batch
+        layer.apply(variables, x, use_running_average=False)
+    with pytest.raises(ValueError, match="batch_norm eps must be positive during training, but got 0.0"):
+        BatchNorm1d(3, eps=0.0).init(_KEY, x, use_running_average=False)
+    # still one value per channel: (1, 3) raises, (1, 3, 0) has none and does not (as PyTorch)
+    with pytest.raises(ValueError, match=r"Expected more than 1 value per channel when training, "
+                                         r"got input size torch.Size\(\[1, 3\]\)"):
+        layer.init(_KEY, jnp.zeros((1, 3)), use_running_average=False)
+    assert layer.init_with_output(_KEY, jnp.zeros((1, 3, 0)), use_running_average=False)[0].shape == (1, 3, 0)
+    # Deliberately stricter than PyTorch, whose empty-input shortcut skips the channel check.
+    with pytest.raises(ValueError, match="running_mean should contain 4 elements not 3"):
+        layer.apply(variables, jnp.zeros((0, 4)), use_running_average=False, mutable=["batch_stats"])
+
+
+@pytest.mark.multidevice
+def test_zero_size_batch_under_shard_map_gathers_nothing():
+    mesh = _mesh()
+    layer = BatchNorm1d(3, axis_name="batch")
+    x = jnp.zeros((0, 3, 4), jnp.float32)
+    variables = layer.init(_KEY, x, use_running_average=False)
+    run = jax.shard_map(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"]),
+                        mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("batch")),
+                        out_specs=(PartitionSpec("batch"), PartitionSpec()))
+    assert _count_collectives(jax.jit(run).lower(variables, x).compile().as_text()) == {}
+    y, updates = jax.jit(run)(variables, x)
+    assert y.shape == (0, 3, 4) and int(updates["batch_stats"]["num_batches_tracked"]) == 1
+
+
+# ======================================================================= bias=False (PyTorch 2.x)
+
+
+def test_bias_is_keyword_only_after_pytorchs_positional_arguments():
+    parameters = inspect.signature(BatchNorm1d).parameters
+    assert list(parameters)[:5] == ["num_features", "eps", "momentum", "affine", "track_running_stats"]
+    assert parameters["bias"].kind is inspect.Parameter.KEYWORD_ONLY and parameters["bias"].default is True
+    with pytest.raises(TypeError, match="BatchNorm1d: bias must be a bool"):
+        BatchNorm1d(3, bias=None)
+
+
+@pytest.mark.parametrize("affine,bias,names", [
+    (True, True, ["bias", "weight"]),
+    (True, False, ["weight"]),
+    (False, True, []),   # PyTorch: bias only matters with affine=True
+    (False, False, []),
+])
+def test_bias_false_learns_a_weight_without_a_bias(affine, bias, names):
+    variables = BatchNorm1d(3, affine=affine, bias=bias).init(_KEY, jnp.zeros((4, 3)), use_running_average=False)
+    assert sorted(variables.get("params", {})) == names
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_bias_false_is_bias_true_with_a_zero_bias(train, jit):
+    rng = np.random.default_rng(23)
+    x = jnp.asarray(1 + 2 * rng.standard_normal((4, 3, 5)), jnp.float32)
+    dy = jnp.asarray(rng.standard_normal((4, 3, 5)), jnp.float32)
+    weight = jnp.asarray(rng.uniform(0.5, 1.5, 3), jnp.float32)
+    results = []
+    for bias in (True, False):
+        layer = BatchNorm1d(3, bias=bias)
+        variables = dict(layer.init(_KEY, x, use_running_average=False))
+        variables["params"] = {**variables["params"], "weight": weight}
+
+        def loss(params, x, layer=layer, variables=variables):
+            y, updates = layer.apply({**variables, "params": params}, x, use_running_average=not train,
+                                     mutable=["batch_stats"])
+            return jnp.sum(y * dy), (y, updates)
+
+        (_, (y, updates)), (dparams, dx) = maybe_jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True), jit)(
+            variables["params"], x)
+        results.append((y, dx, dparams["weight"], updates))
+    with_bias, without = results
+    for a, b in zip(with_bias, without):  # the kernel's beta = 0 - mean * alpha either way: bit for bit
+        jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def _linear_then_norm():
+    import flax.linen as flax_nn
+
+    from torchsem.nn import Linear
+
+    class LinearThenNorm(flax_nn.Module):
+        """``torch.nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, bias=False))``."""
+
+        @flax_nn.compact
+        def __call__(self, x, train: bool):
+            x = Linear(4, 3, name="0")(x)
+            return BatchNorm1d(3, bias=False, name="1")(x, use_running_average=not train)
+
+    return LinearThenNorm()
+
+
+_NO_BIAS_KEYS = ["0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var", "1.num_batches_tracked"]
+
+
+def test_torch_init_and_convert_handle_a_batchnorm_without_bias():
+    from torchsem.convert import load_torch_state_dict, to_torch_state_dict
+    from torchsem.random import Generator, torch_init
+
+    model = _linear_then_norm()
+    variables = torch_init(model, Generator(0), jnp.zeros((2, 4)), train=False)
+    state = to_torch_state_dict(variables)
+    assert list(state) == _NO_BIAS_KEYS  # PyTorch's keys for this model (measured)
+    np.testing.assert_array_equal(state["1.weight"], np.ones(3, np.float32))
+    back = to_torch_state_dict(load_torch_state_dict(variables, state))
+    for key in _NO_BIAS_KEYS:
+        np.testing.assert_array_equal(back[key], state[key])
+    with pytest.raises(Exception, match="1.bias"):  # a state_dict with a BatchNorm bias does not fit
+        load_torch_state_dict(variables, {**state, "1.bias": np.zeros(3, np.float32)})
+
+
+@pytest.mark.live_torch
+def test_torch_init_and_convert_match_live_pytorch_without_bias():
+    import torch
+
+    from torchsem.convert import load_torch_state_dict, to_torch_state_dict
+    from torchsem.random import Generator, torch_init
+
+    torch.manual_seed(5)
+    torch_model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3, bias=False))
+    variables = torch_init(_linear_then_norm(), Generator(5), jnp.zeros((2, 4)), train=False)
+    state = to_torch_state_dict(variables)
+    torch_state = torch_model.state_dict()
+    assert list(state) == list(torch_state) == _NO_BIAS_KEYS
+    for key, value in torch_state.items():
+        np.testing.assert_array_equal(state[key], value.numpy(), err_msg=key)
+    torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})  # strict: same keys
+    load_torch_state_dict(variables, torch_state)

@@ -16,6 +16,7 @@ wherever float32 allows:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -27,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._sync import sync_batchnorm_axis_name
+from ..random import batchnorm_torch_init, register_torch_init
+from ._sync import is_axis_bound, sync_batchnorm_axis_name
 
 Array = jax.Array
 AxisName = Hashable
@@ -388,12 +390,17 @@ class BatchNorm(nn.Module):
 
     Variables, named so that joining the path with ``'.'`` gives PyTorch's ``state_dict`` keys:
 
-    - ``params``: ``weight`` (ones) and ``bias`` (zeros), ``(C,)``, only when ``affine``;
+    - ``params``: ``weight`` (ones) and ``bias`` (zeros), ``(C,)``, only when ``affine`` (``bias``
+      only when ``bias`` too: PyTorch's ``bias=False`` learns a weight without a bias);
     - ``batch_stats``: ``running_mean`` (zeros), ``running_var`` (ones), ``num_batches_tracked``
       (integer 0; int32 unless ``jax_enable_x64``), only when ``track_running_stats``.
 
     Training updates ``batch_stats``, so apply with ``mutable=['batch_stats']``; ``init`` never
-    updates them. Gradients are PyTorch's ``batch_norm_backward`` (reverse mode, including
+    updates them. A batch with no elements (``(0, C, ...)``, or a zero spatial extent) gives an
+    empty output, as PyTorch: in training it still counts in ``num_batches_tracked`` while the
+    running statistics stay as they are, and ``weight``/``bias`` get zero gradients (its channel
+    count is still checked, where PyTorch's shortcut for empty inputs skips that check).
+    Gradients are PyTorch's ``batch_norm_backward`` (reverse mode, including
     reverse-over-reverse; forward mode (``jax.jvp``) is not supported).
 
     SyncBatchNorm: with ``axis_name`` (inside ``jax.shard_map`` or ``pmap``), the statistics are
@@ -407,6 +414,10 @@ class BatchNorm(nn.Module):
     gradient; under ``pmap`` each device gets its own, to be averaged as usual. A layer whose
     ``axis_name`` is None synchronises over the axis of an active
     :func:`torchsem.nn.sync_batchnorm` context (:func:`torchsem.nn.convert_sync_batchnorm`).
+    As ``flax.linen.BatchNorm``, ``init`` skips the collective (it normalises with the statistics
+    of the batch it is given and updates nothing), so a synchronised model is initialised outside
+    the mapped function and applied inside it; applying with batch statistics where ``axis_name``
+    is not bound raises a ``NameError`` that names the axis.
 
     Attributes:
       num_features: ``C``; checked against the input when given (None: taken from the input).
@@ -414,6 +425,8 @@ class BatchNorm(nn.Module):
       momentum: running-average factor (PyTorch's convention: weight of the new batch);
         None: cumulative average.
       affine: whether to learn ``weight`` and ``bias``.
+      bias: with ``affine``, whether to learn ``bias`` (keyword-only, as in PyTorch); without
+        ``affine`` there is neither.
       track_running_stats: whether to keep running statistics (else batch statistics always).
       use_running_average: True is PyTorch's eval mode, False its train mode; also accepted
         by ``__call__``, whose value wins.
@@ -424,7 +437,7 @@ class BatchNorm(nn.Module):
       param_dtype: dtype of ``weight``, ``bias`` and the running statistics.
 
     Reproduces ``torch.nn.BatchNorm1d/2d/3d(num_features, eps=1e-5, momentum=0.1, affine=True,
-    track_running_stats=True)`` and ``torch.nn.SyncBatchNorm``.
+    track_running_stats=True, *, bias=True)`` and ``torch.nn.SyncBatchNorm``.
     """
 
     num_features: int | None = None
@@ -438,6 +451,7 @@ class BatchNorm(nn.Module):
     axis_index_groups: Any = None
     dtype: Any = None
     param_dtype: Any = jnp.float32
+    bias: bool = dataclasses.field(default=True, kw_only=True)  # keyword-only, as PyTorch's
 
     _allowed_ranks: ClassVar[tuple[int, ...] | None] = None  # None: any rank >= 2
     _rank_text: ClassVar[str] = ""
@@ -455,7 +469,7 @@ class BatchNorm(nn.Module):
         if self.momentum is not None and (isinstance(self.momentum, bool)
                                           or not isinstance(self.momentum, numbers.Real)):
             raise TypeError(f"{name}: momentum must be a float or None, got {self.momentum!r}")
-        for flag in ("affine", "track_running_stats"):
+        for flag in ("affine", "track_running_stats", "bias"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{name}: {flag} must be a bool, got {getattr(self, flag)!r}")
         if self.use_running_average is not None and not isinstance(self.use_running_average, bool):
@@ -549,8 +563,13 @@ class BatchNorm(nn.Module):
         # PyTorch's order of checks: torch.nn.functional.batch_norm's own (batch statistics only),
         # then the kernel's channel counts.
         batch_statistics = training or not self.track_running_stats
+        initializing = self.is_initializing()
+        if batch_statistics and axis_names and not initializing:
+            self._check_bound(axis_names)
         if batch_statistics:
-            if mask is None and x.size // channels <= 1 and (
+            # PyTorch refuses exactly one value per channel (N * prod(spatial) == 1); an empty batch has none.
+            values_per_channel = math.prod(int(d) for i, d in enumerate(x.shape) if i != channel_axis)
+            if mask is None and values_per_channel == 1 and (
                     not axis_names or (_axis_size(axis_names, groups) or 2) <= 1):
                 raise ValueError("Expected more than 1 value per channel when training, "
                                  f"got input size {_torch_size(x.shape)}")
@@ -569,9 +588,12 @@ class BatchNorm(nn.Module):
         cdt = _compute_dtype(x.dtype)
         feature_shape = (channels,)
         if self.affine:
-            weight = self.param("weight", nn.initializers.ones, feature_shape, self.param_dtype)
-            bias = self.param("bias", nn.initializers.zeros, feature_shape, self.param_dtype)
-            weight, bias = jnp.asarray(weight, cdt), jnp.asarray(bias, cdt)
+            weight = jnp.asarray(self.param("weight", nn.initializers.ones, feature_shape, self.param_dtype), cdt)
+            if self.bias:
+                bias = jnp.asarray(self.param("bias", nn.initializers.zeros, feature_shape, self.param_dtype), cdt)
+            else:
+                # PyTorch's kernel reads a missing bias as 0: beta = 0 - mean * alpha, as here.
+                bias = jnp.zeros(feature_shape, cdt)
         else:
             weight, bias = jnp.ones(feature_shape, cdt), jnp.zeros(feature_shape, cdt)
 
@@ -583,6 +605,26 @@ class BatchNorm(nn.Module):
                 self.variable("batch_stats", "running_var", jnp.ones, feature_shape, self.param_dtype),
                 self.variable("batch_stats", "num_batches_tracked", jnp.zeros, (), count_dtype),
             )
+        updates_running = training and running is not None and not initializing
+
+        if x.size == 0:
+            # PyTorch's batch_norm returns input * weight + bias for an input without elements and
+            # skips its kernel: an empty output, zero gradients for weight and bias (they are on the
+            # graph: zeros, not None), no statistics (the running ones stay, rather than turn NaN),
+            # nothing gathered; in training the batch still counts. A trace-time branch: shapes are static.
+            shape = [1] * x.ndim
+            shape[channel_axis] = channels
+            y = (x.astype(cdt) * weight.reshape(shape) + bias.reshape(shape)).astype(x.dtype)
+            if updates_running and running is not None:
+                self._require_mutable_batch_stats()
+                num_batches_tracked = running[2]
+                num_batches_tracked.value = num_batches_tracked.value + 1
+            return y.astype(self.dtype) if self.dtype is not None else y
+
+        if initializing:
+            # As flax.linen.BatchNorm: init normalises with the statistics of the batch it is given,
+            # so a synchronised model can be initialised outside shard_map/pmap (init updates nothing).
+            axis_names, groups = (), None
 
         layout = _Layout(
             ndim=x.ndim,
@@ -602,12 +644,8 @@ class BatchNorm(nn.Module):
         # Batch statistics: training, or eval without running statistics (PyTorch does the same).
         y, mean, var_sum, count = _batch_norm_train_compiled(x, weight, bias, mask, layout)
 
-        if running is not None and not self.is_initializing():
-            if not self.is_mutable_collection("batch_stats"):
-                raise ValueError(
-                    f"{type(self).__name__} in training mode (use_running_average=False) updates its running "
-                    "statistics: call apply(..., mutable=['batch_stats']) (or pass use_running_average=True "
-                    "for eval mode)")
+        if updates_running and running is not None:
+            self._require_mutable_batch_stats()
             running_mean, running_var, num_batches_tracked = running
             num_batches_tracked.value = num_batches_tracked.value + 1
             if self.momentum is None:
@@ -620,6 +658,25 @@ class BatchNorm(nn.Module):
             running_mean.value = (factor * mean + (1 - factor) * old_mean).astype(running_mean.value.dtype)
             running_var.value = (factor * unbiased_var + (1 - factor) * old_var).astype(running_var.value.dtype)
         return y.astype(self.dtype) if self.dtype is not None else y
+
+    def _require_mutable_batch_stats(self) -> None:
+        if not self.is_mutable_collection("batch_stats"):
+            raise ValueError(
+                f"{type(self).__name__} in training mode (use_running_average=False) updates its running "
+                "statistics: call apply(..., mutable=['batch_stats']) (or pass use_running_average=True "
+                "for eval mode)")
+
+    def _check_bound(self, axis_names: tuple[AxisName, ...]) -> None:
+        """Raise, naming them, where the axes the statistics would be gathered over are not bound."""
+        unbound = [name for name in axis_names if not is_axis_bound(name)]
+        if unbound:
+            names = ", ".join(repr(name) for name in unbound)
+            raise NameError(
+                f"{type(self).__name__}: axis_name {names} is not bound here, and batch statistics are "
+                "synchronised over it: apply the layer inside jax.shard_map(..., mesh=mesh) over a mesh with "
+                f"that axis (or jax.pmap(..., axis_name={unbound[0]!r})), or use axis_name=None for statistics "
+                "of the batch the layer sees. init may run outside (it skips the collective, as "
+                "flax.linen.BatchNorm); eval with running statistics needs no axis.")
 
 
 class BatchNorm1d(BatchNorm):
@@ -649,8 +706,9 @@ class BatchNorm3d(BatchNorm):
 class SyncBatchNorm(BatchNorm):
     """:class:`BatchNorm` whose statistics span the devices of ``axis_name`` (required), as ``torch.nn.SyncBatchNorm``.
 
-    Use it inside ``jax.shard_map`` (or ``pmap``) over the data-parallel axis; PyTorch's
-    ``process_group`` is ``axis_name`` (with ``axis_index_groups`` for sub-groups).
+    Apply it inside ``jax.shard_map`` (or ``pmap``) over the data-parallel axis; ``init`` works
+    anywhere (it skips the collective). PyTorch's ``process_group`` is ``axis_name`` (with
+    ``axis_index_groups`` for sub-groups).
     """
 
     def __post_init__(self) -> None:
@@ -661,3 +719,7 @@ class SyncBatchNorm(BatchNorm):
 
 
 __all__ = ["BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"]
+
+
+# PyTorch's reset_parameters: weight ones, bias zeros, nothing drawn (subclasses inherit it).
+register_torch_init(BatchNorm, batchnorm_torch_init)

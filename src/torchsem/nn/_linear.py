@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from . import init as _init
+from ..random import linear_torch_init, register_torch_init
 from ._errors import InputError
 
 
@@ -102,3 +103,7 @@ class Linear(nn.Module):
             bias_init = self.bias_init if self.bias_init is not None else _default_bias_init(self.in_features)
             output = output + self.param("bias", bias_init, (self.out_features,), self.param_dtype)
         return output
+
+
+# torch.manual_seed(s); torch.nn.Linear(...) draws weight then bias: torch_init replays that.
+register_torch_init(Linear, linear_torch_init)

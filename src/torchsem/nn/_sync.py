@@ -16,10 +16,12 @@ field to replace. torchsem therefore decides at trace time instead:
   model's (same names, same ``state_dict`` keys), and it can be used as a submodule.
 
 Both take effect where ``axis_name`` is bound: inside ``jax.shard_map`` (or ``pmap``) over that
-axis, as :func:`torchsem.parallel.make_train_step` runs the model. Where it is not bound (a plain
-``init``, a single-device or ``jax.jit``-sharded call) the batch the layer sees is the whole batch
-and the layer uses its statistics, as ``torch.nn.SyncBatchNorm`` falls back to ``BatchNorm``
-when no process group is initialised; of a tuple of names, the bound ones are used.
+axis, as :func:`torchsem.parallel.make_train_step` runs the model. Where it is not bound (a
+single-device or ``jax.jit``-sharded call) the batch the layer sees is the whole batch and the
+layer uses its statistics, as ``torch.nn.SyncBatchNorm`` falls back to ``BatchNorm`` when no
+process group is initialised; of a tuple of names, the bound ones are used. ``init`` never
+synchronises, inside ``shard_map`` or outside (Flax's convention, as for a layer's own
+``axis_name``): it normalises with the batch it is given and updates nothing.
 
 Because the switch is read while tracing, enter it inside the function that is traced
 (``jax.jit`` caches a trace by the function and its arguments, not by this context): a
@@ -36,7 +38,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-__all__ = ["SyncBatchNormWrapper", "convert_sync_batchnorm", "sync_batchnorm", "sync_batchnorm_axis_name"]
+__all__ = ["SyncBatchNormWrapper", "convert_sync_batchnorm", "is_axis_bound", "sync_batchnorm",
+           "sync_batchnorm_axis_name"]
 
 _SYNC_AXIS_NAME: contextvars.ContextVar[Any] = contextvars.ContextVar("torchsem_sync_batchnorm_axis_name",
                                                                       default=None)
@@ -59,7 +62,8 @@ def _check_axis_name(axis_name: Any, *, allow_none: bool, caller: str) -> Any:
     return tuple(axis_name) if isinstance(axis_name, list) else axis_name
 
 
-def _is_bound(name: Hashable) -> bool:
+def is_axis_bound(name: Hashable) -> bool:
+    """Whether the current trace is mapped over the axis ``name`` (inside ``shard_map``/``pmap`` over it)."""
     try:
         jax.lax.axis_size(name)
     except NameError:  # JAX's "unbound axis name": not inside shard_map/pmap over it
@@ -81,9 +85,9 @@ def sync_batchnorm_axis_name() -> Any:
     if axis_name is None:
         return None
     if isinstance(axis_name, tuple):
-        bound = tuple(name for name in axis_name if _is_bound(name))
+        bound = tuple(name for name in axis_name if is_axis_bound(name))
         return bound or None
-    return axis_name if _is_bound(axis_name) else None
+    return axis_name if is_axis_bound(axis_name) else None
 
 
 @contextlib.contextmanager

@@ -137,10 +137,8 @@ def batchnorm_torch_init(module: Any, params: OwnParams, generator: Generator) -
     return new
 
 
-register_torch_init("torchsem.nn._linear:Linear", linear_torch_init)
-register_torch_init("torchsem.nn._batchnorm:BatchNorm", batchnorm_torch_init)
-for _name in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"):
-    register_torch_init(f"torchsem.nn._batchnorm:{_name}", batchnorm_torch_init)
+# torchsem's own modules register their replays where they are defined (torchsem.nn); Flax's
+# BatchNorm is registered here so that torch_init also serves ports written with plain Flax.
 register_torch_init("flax.linen:BatchNorm", batchnorm_torch_init)
 
 

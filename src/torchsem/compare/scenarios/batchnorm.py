@@ -13,6 +13,10 @@
   (axis=-1), PyTorch's error messages (eps=0 in training among them).
 - SyncBatchNorm: ``axis_name`` under ``jax.shard_map`` over every local device, with a per-example
   mask for uneven per-device batches, against PyTorch on the concatenated real examples.
+- PyTorch's own test inputs: zero-size batches (``(0, C, ...)`` and a zero spatial extent) in
+  train and eval, between non-empty ones (outputs, gradients, running statistics and
+  num_batches_tracked after each call), and ``bias=False`` (a weight without a bias: the grid's
+  sequence, plus the state_dict keys).
 
 Inputs are small numpy arrays, so the recording stays small.
 """
@@ -61,7 +65,7 @@ def _stat_outputs(prefix: str, running_mean: Any, running_var: Any, num_batches_
 # =============================================================================== the parity grid
 
 
-def _grid_inputs(rank: int, seed: int) -> Callable[[], dict[str, np.ndarray]]:
+def _grid_inputs(rank: int, seed: int, calls: int = len(_SEQUENCE)) -> Callable[[], dict[str, np.ndarray]]:
     def make() -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
         shape = _SHAPES[rank]
@@ -69,7 +73,7 @@ def _grid_inputs(rank: int, seed: int) -> Callable[[], dict[str, np.ndarray]]:
             "weight": rng.uniform(0.5, 1.5, _CHANNELS).astype(np.float32),
             "bias": rng.standard_normal(_CHANNELS).astype(np.float32),
         }
-        for i in range(len(_SEQUENCE)):
+        for i in range(calls):
             inputs[f"x{i}"] = (_OFFSETS[i] + _SCALES[i] * rng.standard_normal(shape)).astype(np.float32)
             inputs[f"cotangent{i}"] = rng.standard_normal(shape).astype(np.float32)
         return inputs
@@ -79,41 +83,57 @@ def _grid_inputs(rank: int, seed: int) -> Callable[[], dict[str, np.ndarray]]:
 _PER_CALL = ("y", "dx", "dweight", "dbias", "running_mean", "running_var", "num_batches_tracked")
 
 
-def _stack_calls(per_call: list[dict[str, Any]], stack: Callable[[list[Any]], Any]) -> dict[str, Any]:
+def _stack_calls(per_call: list[dict[str, Any]], stack: Callable[[list[Any]], Any],
+                 names: tuple[str, ...] = _PER_CALL) -> dict[str, Any]:
     """One output per name, stacked over the calls (None when it is None in every call)."""
     stacked = {}
-    for name in _PER_CALL:
+    for name in names:
         values = [outputs[name] for outputs in per_call]
         stacked[name] = None if all(v is None for v in values) else stack(values)
     return stacked
 
 
-def _grid_torch(rank: int, momentum: float | None, affine: bool, track: bool):
+def _grid_torch(rank: int, momentum: float | None, affine: bool, track: bool, bias: bool = True,
+                sequence: tuple[str, ...] = _SEQUENCE):
     def program(inputs):
         import torch
 
         layer = getattr(torch.nn, _TORCH_CLASS[rank])(_CHANNELS, momentum=momentum, affine=affine,
-                                                      track_running_stats=track)
-        if affine:
-            with torch.no_grad():
-                layer.weight.copy_(torch.from_numpy(inputs["weight"]))
-                layer.bias.copy_(torch.from_numpy(inputs["bias"]))
+                                                      track_running_stats=track, bias=bias)
+        _load_parameters(torch, layer, inputs)
         per_call = []
-        for i, mode in enumerate(_SEQUENCE):
+        for i, mode in enumerate(sequence):
             layer.train(mode == "train")
             x = torch.from_numpy(inputs[f"x{i}"]).requires_grad_(True)
             y = layer(x)
             (y * torch.from_numpy(inputs[f"cotangent{i}"])).sum().backward()
-            outputs = {"y": y.detach(), "dx": x.grad}
-            outputs["dweight"] = layer.weight.grad.clone() if affine else None
-            outputs["dbias"] = layer.bias.grad.clone() if affine else None
-            layer.zero_grad(set_to_none=True)
-            for name in ("running_mean", "running_var", "num_batches_tracked"):
-                buffer = getattr(layer, name)
-                outputs[name] = None if buffer is None else buffer.clone()
-            per_call.append(outputs)
-        return _stack_calls(per_call, torch.stack)
+            per_call.append(_torch_call_outputs(layer, y, x))
+        stacked = _stack_calls(per_call, torch.stack)
+        if not bias:  # which parameters and buffers there are
+            stacked["state_dict_keys"] = " ".join(layer.state_dict())
+        return stacked
     return program
+
+
+def _load_parameters(torch: Any, layer: Any, inputs: Mapping[str, np.ndarray]) -> None:
+    """Copy ``inputs['weight']``/``['bias']`` into whichever of the two ``layer`` has."""
+    with torch.no_grad():
+        for name in ("weight", "bias"):
+            if getattr(layer, name) is not None:
+                getattr(layer, name).copy_(torch.from_numpy(inputs[name]))
+
+
+def _torch_call_outputs(layer: Any, y: Any, x: Any) -> dict[str, Any]:
+    """One call's outputs after ``backward()``: y, the gradients (None without the parameter), the buffers."""
+    outputs = {"y": y.detach(), "dx": x.grad}
+    for name in ("weight", "bias"):
+        parameter = getattr(layer, name)
+        outputs[f"d{name}"] = None if parameter is None else parameter.grad.clone()
+    layer.zero_grad(set_to_none=True)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        buffer = getattr(layer, name)
+        outputs[name] = None if buffer is None else buffer.clone()
+    return outputs
 
 
 def _jax_sequence(layer, variables: dict, calls: list[tuple[str, Any, Any]], jit: bool,
@@ -149,21 +169,32 @@ def _jax_outputs(y, dx, dparams: Mapping, variables: Mapping) -> dict[str, Any]:
             **{name: stats.get(name) for name in ("running_mean", "running_var", "num_batches_tracked")}}
 
 
-def _grid_jax(rank: int, momentum: float | None, affine: bool, track: bool):
+def _with_parameters(variables: dict, inputs: Mapping[str, np.ndarray]) -> dict:
+    """``variables`` with its ``params`` (those the layer has) taken from ``inputs``."""
+    if "params" in variables:
+        variables = {**variables, "params": {name: inputs[name] for name in variables["params"]}}
+    return variables
+
+
+def _grid_jax(rank: int, momentum: float | None, affine: bool, track: bool, bias: bool = True,
+              sequence: tuple[str, ...] = _SEQUENCE):
     def program(inputs, jit: bool):
         import jax
         import jax.numpy as jnp
 
         from torchsem import nn
+        from torchsem.convert import to_torch_state_dict
 
         layer = getattr(nn, _TORCH_CLASS[rank])(_CHANNELS, momentum=momentum, affine=affine,
-                                                track_running_stats=track)
-        variables = dict(layer.init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=False))
-        if affine:
-            variables["params"] = {"weight": inputs["weight"], "bias": inputs["bias"]}
-        calls = [(mode, inputs[f"x{i}"], inputs[f"cotangent{i}"]) for i, mode in enumerate(_SEQUENCE)]
-        per_call = [_jax_outputs(*result) for result in _jax_sequence(layer, variables, calls, jit)]
-        return _stack_calls(per_call, jnp.stack)
+                                                track_running_stats=track, bias=bias)
+        variables = _with_parameters(dict(layer.init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=False)),
+                                     inputs)
+        calls = [(mode, inputs[f"x{i}"], inputs[f"cotangent{i}"]) for i, mode in enumerate(sequence)]
+        results = _jax_sequence(layer, variables, calls, jit)
+        stacked = _stack_calls([_jax_outputs(*result) for result in results], jnp.stack)
+        if not bias:
+            stacked["state_dict_keys"] = " ".join(to_torch_state_dict(results[-1][3]))
+        return stacked
     return program
 
 
@@ -519,6 +550,116 @@ for _name, (_cls, _shape, _source, _kwargs, _train) in _ERRORS.items():
         make_inputs=_error_inputs(_shape),
         torch_program=_error_torch(_cls, _kwargs, _train),
         jax_program=_error_jax(_cls, _kwargs, _train),
+    ))
+
+
+# ================================================= PyTorch's own test inputs: bias=False, zero-size
+
+_NO_BIAS_SEQUENCE = ("train", "eval", "train")  # shorter than the grid's: the recording stays small
+for _seed, (_rank, _track) in enumerate([(2, True), (3, True), (4, True), (5, False)]):
+    register(Scenario(
+        name=f"batchnorm/no-bias/rank={_rank}/track={str(_track).lower()}",
+        section=_SECTION,
+        mapping=f"torch.nn.{_TORCH_CLASS[_rank]}(3, track_running_stats={_track}, bias=False) -> "
+                f"torchsem.nn.{_TORCH_CLASS[_rank]}(3, track_running_stats={_track}, bias=False): a weight, no bias",
+        make_inputs=_grid_inputs(_rank, 200 + _seed, len(_NO_BIAS_SEQUENCE)),
+        torch_program=_grid_torch(_rank, 0.1, True, _track, bias=False, sequence=_NO_BIAS_SEQUENCE),
+        jax_program=_grid_jax(_rank, 0.1, True, _track, bias=False, sequence=_NO_BIAS_SEQUENCE),
+        tolerances={"dweight": _PARAMETER_GRADIENT},
+        notes=f"Three calls, {', '.join(_NO_BIAS_SEQUENCE)}; stacked as in the grid; dbias is None (no bias); "
+              "state_dict_keys: the keys of state_dict(), in order.",
+    ))
+
+
+# (mode, kind) per call: an empty batch first (init and train), then one that moves the running
+# statistics, an empty one that must keep them (and count), then empty and non-empty eval.
+_ZERO_SIZE_CALLS = (("train", "empty"), ("train", "full"), ("train", "empty"), ("eval", "empty"), ("eval", "full"))
+_ZERO_SIZE_CASES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...], dict[str, Any]]] = {
+    # name: (class, empty shape, non-empty shape, constructor kwargs)
+    "1d-0x5/momentum=none": ("BatchNorm1d", (0, 5), (4, 5), {"momentum": None}),
+    "1d-0x5x9/momentum=0.1": ("BatchNorm1d", (0, 5, 9), (2, 5, 3), {"momentum": 0.1}),
+    "2d-0x5x2x3/momentum=none": ("BatchNorm2d", (0, 5, 2, 3), (2, 5, 2, 3), {"momentum": None}),
+    "3d-0x5x2x2x2/momentum=0.1": ("BatchNorm3d", (0, 5, 2, 2, 2), (2, 5, 2, 1, 2), {"momentum": 0.1}),
+    "1d-2x5x0/momentum=none": ("BatchNorm1d", (2, 5, 0), (2, 5, 3), {"momentum": None}),
+    "2d-0x5x2x3/bias=false": ("BatchNorm2d", (0, 5, 2, 3), (2, 5, 2, 3), {"bias": False}),
+    "1d-0x5x9/track=false": ("BatchNorm1d", (0, 5, 9), (2, 5, 3), {"track_running_stats": False}),
+}
+
+
+def _zero_size_inputs(empty: tuple[int, ...], full: tuple[int, ...], seed: int) -> Callable[[], dict[str, np.ndarray]]:
+    def make() -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        inputs = {"weight": rng.uniform(0.5, 1.5, 5).astype(np.float32),
+                  "bias": rng.standard_normal(5).astype(np.float32)}
+        for i, (_, kind) in enumerate(_ZERO_SIZE_CALLS):
+            shape = empty if kind == "empty" else full
+            inputs[f"x{i}"] = (0.5 + 1.5 * rng.standard_normal(shape)).astype(np.float32)
+            inputs[f"cotangent{i}"] = rng.standard_normal(shape).astype(np.float32)
+        return inputs
+    return make
+
+
+def _stack_zero_size_calls(per_call: list[dict[str, Any]], stack: Callable[[list[Any]], Any]) -> dict[str, Any]:
+    """y and dx stacked over the empty calls and over the full ones (their shapes differ); the rest over all."""
+    outputs = _stack_calls(per_call, stack, tuple(name for name in _PER_CALL if name not in ("y", "dx")))
+    for name in ("y", "dx"):
+        for kind in ("empty", "full"):
+            outputs[f"{name}.{kind}"] = stack([values[name] for values, (_, k) in zip(per_call, _ZERO_SIZE_CALLS)
+                                               if k == kind])
+    return outputs
+
+
+def _zero_size_torch(cls: str, kwargs: dict[str, Any]):
+    def program(inputs):
+        import torch
+
+        layer = getattr(torch.nn, cls)(5, **kwargs)
+        _load_parameters(torch, layer, inputs)
+        per_call = []
+        for i, (mode, _) in enumerate(_ZERO_SIZE_CALLS):
+            layer.train(mode == "train")
+            x = torch.from_numpy(inputs[f"x{i}"]).requires_grad_(True)
+            y = layer(x)
+            (y * torch.from_numpy(inputs[f"cotangent{i}"])).sum().backward()
+            per_call.append(_torch_call_outputs(layer, y, x))
+        return _stack_zero_size_calls(per_call, torch.stack)
+    return program
+
+
+def _zero_size_jax(cls: str, kwargs: dict[str, Any]):
+    def program(inputs, jit: bool):
+        import jax
+        import jax.numpy as jnp
+
+        from torchsem import nn
+
+        layer = getattr(nn, cls)(5, **kwargs)
+        # init on the empty batch itself
+        variables = _with_parameters(dict(layer.init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=False)),
+                                     inputs)
+        calls = [(mode, inputs[f"x{i}"], inputs[f"cotangent{i}"]) for i, (mode, _) in enumerate(_ZERO_SIZE_CALLS)]
+        per_call = [_jax_outputs(*result) for result in _jax_sequence(layer, variables, calls, jit)]
+        return _stack_zero_size_calls(per_call, jnp.stack)
+    return program
+
+
+_ZERO_SIZE_NOTES = (f"Five calls, {', '.join(f'{mode} ({kind})' for mode, kind in _ZERO_SIZE_CALLS)}: y and dx "
+                    "stacked over the empty calls (y.empty, dx.empty) and over the non-empty ones (y.full, dx.full); "
+                    "dweight, dbias and the buffers after each call stacked over all five (None where the layer "
+                    "has none).")
+
+for _seed, (_case, (_cls, _empty, _full, _kwargs)) in enumerate(_ZERO_SIZE_CASES.items()):
+    _source = ", ".join(f"{k}={v}" for k, v in _kwargs.items())
+    register(Scenario(
+        name=f"batchnorm/zero-size/{_case}",
+        section=_SECTION,
+        mapping=f"torch.nn.{_cls}(5, {_source}) on a {_empty} batch -> torchsem.nn.{_cls}(5, {_source}): "
+                "an empty output, zero parameter gradients, running statistics kept, the batch counted in train",
+        make_inputs=_zero_size_inputs(_empty, _full, 300 + _seed),
+        torch_program=_zero_size_torch(_cls, _kwargs),
+        jax_program=_zero_size_jax(_cls, _kwargs),
+        tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
+        notes=_ZERO_SIZE_NOTES,
     ))
 
 
