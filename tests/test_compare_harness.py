@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,16 @@ def test_max_abs_and_rel_are_reported():
 def test_tolerance_needs_a_reason():
     with pytest.raises(ValueError, match="reason"):
         Tolerance(1e-3, 1e-4, "")
+
+
+def test_the_default_tolerance_is_marked_by_a_field_not_by_its_reason():
+    stated = Tolerance(1e-5, 1e-6, "float32 default")  # a stated tolerance, whatever its reason says
+    scenario = Scenario("toy/tol", "s", "m", lambda i: {}, lambda i, j: {}, tolerances={"a": stated})
+    assert scenario.tolerance_for("a") is stated and not stated.is_default
+    default = scenario.tolerance_for("b")
+    assert default.is_default and (default.rtol, default.atol, default.reason) == (1e-5, 1e-6, "float32 default")
+    loose = dataclasses.replace(scenario, rtol=1e-3, atol=1e-4).tolerance_for("b")
+    assert loose.is_default and (loose.rtol, loose.atol, loose.reason) == (1e-3, 1e-4, "scenario default")
 
 
 def test_scenario_name_is_checked():

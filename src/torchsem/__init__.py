@@ -10,6 +10,7 @@ Subpackages load on first use, so ``import torchsem`` stays cheap and never impo
 - ``torchsem.train``: jitted train steps and scanned loops.
 - ``torchsem.parallel``: data-parallel training with synchronised BatchNorm.
 - ``torchsem.convert``: PyTorch ``state_dict`` <-> Flax variables.
+- ``torchsem.tree``: PyTorch-style dotted names of pytree leaves (``"fc1.weight"``), and leaf selectors.
 - ``torchsem.random``: PyTorch's CPU generator, bit for bit.
 - ``torchsem.compare``: the PyTorch-vs-JAX catalogue, oracle and report.
 """
@@ -19,7 +20,8 @@ from typing import Any
 
 from ._version import __version__ as __version__
 
-_SUBMODULES = ("nn", "losses", "models", "autograd", "optim", "train", "parallel", "convert", "random", "compare")
+_SUBMODULES = ("nn", "losses", "models", "autograd", "optim", "train", "parallel", "convert", "tree", "random",
+               "compare")
 
 __all__ = ["__version__", *_SUBMODULES]
 

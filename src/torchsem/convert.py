@@ -5,6 +5,8 @@ torchsem's modules name their variables as PyTorch does (``weight``, ``bias``,
 ``variables['params']['fc1']['weight']`` is ``'fc1.weight'`` and
 ``variables['batch_stats']['bn1']['running_mean']`` is ``'bn1.running_mean'``. Parameters
 live in the ``params`` collection, buffers in ``batch_stats``; no layout is transposed.
+Variables are read in their mappings' own order (:func:`torchsem.tree.mapping_leaves`), which
+for variables made by ``init`` is registration order, PyTorch's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .tree import mapping_leaves, unflatten_mapping
 
 __all__ = ["STATE_COLLECTIONS", "host_copy", "load_torch_state_dict", "to_jax", "to_torch_state_dict"]
 
@@ -32,15 +36,11 @@ def _is_mapping(value: Any) -> bool:
     return isinstance(value, Mapping)
 
 
-def _flatten(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    leaves = []
-    for name, value in tree.items():
-        path = (*prefix, str(name))
-        if _is_mapping(value):
-            leaves.extend(_flatten(value, path))
-        else:
-            leaves.append((path, value))
-    return leaves
+def _collection_leaves(tree: Any, collection: str) -> list[tuple[tuple[str, ...], Any]]:
+    """``(key path, value)`` for a collection's variables, in the collection's own (registration) order."""
+    if not _is_mapping(tree):
+        raise TypeError(f"the '{collection}' collection must be a mapping of variables, got {type(tree).__name__}")
+    return mapping_leaves(tree)
 
 
 class _ModuleNode:
@@ -72,7 +72,7 @@ def _state_tree(variables: Mapping[str, Any], collections: Sequence[str]) -> _Mo
     for collection in collections:
         if collection not in variables:
             continue
-        for path, value in _flatten(variables[collection]):
+        for path, value in _collection_leaves(variables[collection], collection):
             key = ".".join(path)
             if key in seen:
                 raise ValueError(f"'{key}' is in both the '{seen[key]}' and the '{collection}' collections; "
@@ -170,17 +170,6 @@ def _metadata_version(state_dict: Mapping[str, Any], module_prefix: str) -> int 
     return entry.get("version") if isinstance(entry, Mapping) else None
 
 
-def _rebuild(tree: Mapping[str, Any], replacements: Mapping[tuple[str, ...], Any], prefix: tuple[str, ...]) -> Any:
-    out = {}
-    for name, value in tree.items():
-        path = (*prefix, str(name))
-        if _is_mapping(value):
-            out[name] = _rebuild(value, replacements, path)
-        else:
-            out[name] = replacements.get(path, value)
-    return type(tree)(out) if type(tree) is not dict else out
-
-
 def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str, Any], strict: bool = True) -> Any:
     """New Flax variables with the values of a PyTorch ``state_dict``, as ``module.load_state_dict``.
 
@@ -222,7 +211,7 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
     missing, problems, replacements = [], [], {}
     collection_of = {}
     for collection in STATE_COLLECTIONS:
-        for path, _ in _flatten(variables.get(collection, {})):
+        for path, _ in _collection_leaves(variables.get(collection, {}), collection):
             collection_of[".".join(path)] = (collection, path)
     for prefix, key, current in entries:
         if key not in state_dict:
@@ -266,8 +255,8 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
     rebuilt = {}
     for collection, tree in variables.items():
         if collection in STATE_COLLECTIONS and _is_mapping(tree):
-            sub = {path[1:]: v for path, v in replacements.items() if path[0] == collection}
-            rebuilt[collection] = _rebuild(tree, sub, ())
+            sub = {".".join(path[1:]): v for path, v in replacements.items() if path[0] == collection}
+            rebuilt[collection] = unflatten_mapping(tree, sub)
         else:
             rebuilt[collection] = tree
     return type(variables)(rebuilt) if type(variables) is not dict else rebuilt

@@ -72,9 +72,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import autograd, optim
 from .convert import host_copy
-from .nn._batchnorm import BatchNorm
-from .nn._sync import sync_batchnorm
-from .train import Batch, LossFn, TrainState, _requires_grad_mask
+from .nn import BatchNorm, sync_batchnorm
+from .train import Batch, LossFn, TrainState
 
 __all__ = ["data_mesh", "make_train_step", "pad_batch", "pad_shards", "replicate", "shard_batch"]
 
@@ -401,7 +400,7 @@ def make_train_step(
             local_sum = jnp.sum(jnp.where(keep, losses, jnp.zeros((), losses.dtype)))
             return local_sum, updated.get("batch_stats", state.batch_stats)
 
-        requires = _requires_grad_mask(state.params, requires_grad, frozen)
+        requires = autograd.resolve_requires_grad(state.params, requires_grad, frozen)
         value_and_grad = autograd.value_and_grad(loss_of, has_aux=True, requires_grad=requires)
         with contextlib.ExitStack() as scope:
             scope.enter_context(sync_batchnorm(axis_name))

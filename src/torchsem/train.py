@@ -84,23 +84,6 @@ class TrainState(NamedTuple):
         return {"params": self.params, "batch_stats": self.batch_stats}
 
 
-def _is_selector(value: Any) -> bool:
-    if isinstance(value, str) or callable(value):
-        return True
-    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(v, str) or callable(v) for v in value)
-
-
-def _requires_grad_mask(params: Any, requires_grad: Any, frozen: Any) -> Any:
-    """A bool pytree (a prefix of ``params``) of what requires grad, or None for every parameter."""
-    if requires_grad is None and frozen is None:
-        return None
-    if requires_grad is not None and not _is_selector(requires_grad):
-        if frozen is not None:
-            raise ValueError("give frozen= names or a requires_grad= bool pytree, not both")
-        return requires_grad
-    return autograd.requires_grad_mask(params, trainable=requires_grad, frozen=frozen)
-
-
 def make_train_step(
     model: Any,
     loss_fn: LossFn,
@@ -146,7 +129,7 @@ def make_train_step(
             outputs, updated = model.apply(variables, inputs, mutable=["batch_stats"], **train_kwargs)
             return loss_fn(outputs, targets), updated.get("batch_stats", state.batch_stats)
 
-        mask = _requires_grad_mask(state.params, requires_grad, frozen)
+        mask = autograd.resolve_requires_grad(state.params, requires_grad, frozen)
         value_and_grad = autograd.value_and_grad(loss_of, has_aux=True, requires_grad=mask)
         (loss, batch_stats), grads = value_and_grad(state.params)
         if not exact_step:

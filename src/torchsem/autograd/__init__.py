@@ -12,7 +12,8 @@
 - :func:`value_grad_and_retained`, :class:`retain_module_grads`, :func:`init_perturbations`:
   gradients of intermediates (``retain_grad()``) through Flax's ``perturb``.
 - :func:`requires_grad_mask`, :func:`named_leaves`: ``requires_grad`` masks by dotted names
-  (``"fc1.weight"``) or predicates.
+  (``"fc1.weight"``, :mod:`torchsem.tree`'s) or predicates; :func:`resolve_requires_grad`:
+  the mask from names or a bool pytree, as the train steps take it.
 
 Gradients with None: ``None`` is a pytree node without leaves in JAX, so
 ``jax.tree.map(f, grads, params)`` fails where a gradient is None. Map over the gradients
@@ -35,6 +36,7 @@ from ._inspect import TensorInfo as TensorInfo
 from ._inspect import inspect_graph as inspect_graph
 from ._masks import named_leaves as named_leaves
 from ._masks import requires_grad_mask as requires_grad_mask
+from ._masks import resolve_requires_grad as resolve_requires_grad
 from ._masks import select_leaves as select_leaves
 from ._no_grad import detach as detach
 from ._no_grad import no_grad as no_grad
@@ -47,6 +49,6 @@ from ._retain import value_grad_and_retained as value_grad_and_retained
 __all__ = [
     "ELEMENT_0_MESSAGE", "FLOATING_ONLY_MESSAGE", "RETAIN_REQUIRES_GRAD_MESSAGE", "SCALAR_OUTPUT_MESSAGE",
     "AutogradGraph", "TensorInfo", "detach", "grad", "init_perturbations", "inspect_graph", "named_leaves",
-    "no_grad", "none_to_zeros", "requires_grad_mask", "retain_module_grads", "select_leaves", "value_and_grad",
-    "value_grad_and_retained",
+    "no_grad", "none_to_zeros", "requires_grad_mask", "resolve_requires_grad", "retain_module_grads", "select_leaves",
+    "value_and_grad", "value_grad_and_retained",
 ]

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
+from ..tree import path_name
 from . import _grad_fn_names, _reachability
 from ._grad import _ARRAY_LIKE, leaf_requires_grad
 
@@ -83,22 +84,6 @@ class AutogradGraph:
         return "\n".join(lines)
 
 
-def _path_name(path: Sequence[Any]) -> str:
-    parts = []
-    for key in path:
-        if isinstance(key, jax.tree_util.DictKey):
-            parts.append(str(key.key))
-        elif isinstance(key, jax.tree_util.SequenceKey):
-            parts.append(str(key.idx))
-        elif isinstance(key, jax.tree_util.GetAttrKey):
-            parts.append(key.name)
-        elif isinstance(key, jax.tree_util.FlattenedIndexKey):
-            parts.append(str(key.key))
-        else:
-            parts.append(str(key))
-    return ".".join(parts)
-
-
 def output_names(paths: Sequence[Sequence[Any]]) -> list[str]:
     """Dotted names for output leaves; ``sow``'s one-element tuples do not add a ``.0``."""
     siblings: dict[tuple, int] = {}
@@ -111,7 +96,7 @@ def output_names(paths: Sequence[Sequence[Any]]) -> list[str]:
         if (trimmed and isinstance(trimmed[-1], jax.tree_util.SequenceKey) and trimmed[-1].idx == 0
                 and siblings[tuple(path[:-1])] == 1 and len(trimmed) > 1):
             trimmed = trimmed[:-1]
-        names.append(_path_name(trimmed) or "output")
+        names.append(path_name(trimmed) or "output")
     return names
 
 
@@ -249,7 +234,7 @@ def inspect_graph(fun: Callable, *args: Any, requires_grad: Any = None,
     input_info_by_var: dict[Any, TensorInfo] = {}
     for k, i in enumerate(array_positions):
         path, leaf = with_paths[i]
-        name = ".".join(filter(None, [names[path[0].idx], _path_name(path[1:])]))
+        name = ".".join(filter(None, [names[path[0].idx], path_name(path[1:])]))
         aval = jaxpr.invars[k].aval
         info = TensorInfo(name, bool(flags[i]), True, None, None, tuple(aval.shape), str(aval.dtype))
         inputs[name] = info

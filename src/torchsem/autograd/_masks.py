@@ -9,23 +9,15 @@ Flax variables are nested dicts; their leaves get the same dotted names here, an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Union
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 
+from ..tree import Selector, is_selector, key_name, path_name, selector_items
 from ._grad import FLOATING_ONLY_MESSAGE, _with_note, is_differentiable_leaf
 
-Selector = Union[str, Callable[[str, Any], bool], Sequence[Union[str, Callable[[str, Any], bool]]]]
-
 _PARAMS = "params"
-
-
-def _key_text(key: Any) -> str:
-    for attribute in ("key", "idx", "name"):
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
 
 
 def _is_none(value: Any) -> bool:
@@ -42,7 +34,8 @@ def named_leaves(tree: Any) -> dict[str, Any]:
     For a variables dict (one with a ``'params'`` collection) parameters are named without the
     collection (``"fc1.weight"``, as ``model.named_parameters()``), and leaves of other
     collections with it (``"batch_stats.bn1.running_mean"``). For any other pytree the name is
-    the dotted path (``"fc1.weight"``). None entries (a gradient tree's "no grad") are kept.
+    the dotted path (``"fc1.weight"``, :func:`torchsem.tree.path_name`), in tree-leaf order.
+    None entries (a gradient tree's "no grad") are kept.
     """
     return {name: leaf for name, leaf, _ in _named_entries(tree)}
 
@@ -53,31 +46,13 @@ def _named_entries(tree: Any) -> list[tuple[str, Any, bool]]:
     entries = []
     seen: set[str] = set()
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_none)[0]:
-        parts = [_key_text(k) for k in path]
-        is_parameter = not variables or (bool(parts) and parts[0] == _PARAMS)
-        if variables and is_parameter:
-            parts = parts[1:]
-        name = ".".join(parts)
+        is_parameter = not variables or (bool(path) and key_name(path[0]) == _PARAMS)
+        name = path_name(path[1:] if variables and is_parameter else path)
         if name in seen:
             raise ValueError(f"two variables share the name {name!r}; name them by their full path instead")
         seen.add(name)
         entries.append((name, leaf, is_parameter))
     return entries
-
-
-def _selectors(selector: Selector | None, argument: str) -> list[str | Callable[[str, Any], bool]]:
-    if selector is None:
-        return []
-    if isinstance(selector, str) or callable(selector):
-        return [selector]
-    if isinstance(selector, Sequence):
-        items = list(selector)
-        for item in items:
-            if not (isinstance(item, str) or callable(item)):
-                raise TypeError(f"{argument} must be names (str), predicates (name, leaf) -> bool, or a sequence of "
-                                f"them; got an item of type {type(item).__name__}")
-        return items
-    raise TypeError(f"{argument} must be a name, a predicate or a sequence of them, got {type(selector).__name__}")
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -114,7 +89,7 @@ def select_leaves(tree: Any, selector: Selector, argument: str = "selector") -> 
         lists every name).
     """
     named = named_leaves(tree)
-    chosen, _ = _select(_selectors(selector, argument), named, argument)
+    chosen, _ = _select(selector_items(selector, argument), named, argument)
     names = iter(named)
     return jax.tree.map(lambda _: next(names) in chosen, tree, is_leaf=_is_none)
 
@@ -145,8 +120,8 @@ def requires_grad_mask(tree: Any, trainable: Selector | None = None, frozen: Sel
     """
     entries = _named_entries(tree)
     named = {name: leaf for name, leaf, _ in entries}
-    trainable_items = _selectors(trainable, "trainable")
-    frozen_items = _selectors(frozen, "frozen")
+    trainable_items = selector_items(trainable, "trainable")
+    frozen_items = selector_items(frozen, "frozen")
     if trainable is None:
         chosen = {n for n, leaf, is_parameter in entries if is_parameter and is_differentiable_leaf(leaf)}
     else:
@@ -162,3 +137,27 @@ def requires_grad_mask(tree: Any, trainable: Selector | None = None, frozen: Sel
     names = iter(named)
     return jax.tree.map(lambda _: next(names) in chosen, tree, is_leaf=_is_none)
 
+
+
+def resolve_requires_grad(tree: Any, requires_grad: Any = None, frozen: Selector | None = None) -> Any:
+    """The ``requires_grad`` argument of :func:`torchsem.autograd.grad` from names or a bool pytree.
+
+    What ``torchsem.train.make_train_step`` and ``torchsem.parallel.make_train_step`` take:
+    ``requires_grad`` a bool pytree (a prefix of ``tree``, returned as it is) or a selector
+    (names, prefixes, predicates: :func:`requires_grad_mask`'s ``trainable``), and ``frozen``
+    a selector of what does not require grad.
+
+    Returns:
+      None (PyTorch's default, every floating leaf) when both are None; else a bool pytree.
+
+    Raises:
+      ValueError: ``frozen`` given together with a bool-pytree ``requires_grad``; and the
+        errors of :func:`requires_grad_mask`.
+    """
+    if requires_grad is None and frozen is None:
+        return None
+    if requires_grad is not None and not is_selector(requires_grad):
+        if frozen is not None:
+            raise ValueError("give frozen= names or a requires_grad= bool pytree, not both")
+        return requires_grad
+    return requires_grad_mask(tree, trainable=requires_grad, frozen=frozen)

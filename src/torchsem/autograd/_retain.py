@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ..tree import path_name
 from . import _grad, _reachability
 
 RETAIN_REQUIRES_GRAD_MESSAGE = "can't retain_grad on Tensor that has requires_grad=False"
@@ -168,7 +169,7 @@ def _is_perturbation(path: Sequence[Any], collection: str) -> bool:
 def _retained_name(path: Sequence[Any], collection: str) -> str:
     keys = list(path)
     start = next(i for i, k in enumerate(keys) if isinstance(k, jax.tree_util.DictKey) and k.key == collection)
-    return ".".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in keys[start + 1:])
+    return path_name(keys[start + 1:])
 
 
 def _without_collection(tree: Any, collection: str) -> Any:

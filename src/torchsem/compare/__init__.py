@@ -25,12 +25,12 @@ from ._outputs import as_outputs as as_outputs
 from ._port_check import PortCheck as PortCheck
 from ._port_check import PortQuantity as PortQuantity
 from ._port_check import check_port as check_port
+from ._render import render_json as render_json
+from ._render import render_markdown as render_markdown
+from ._render import render_table as render_table
 from ._report import Entry as Entry
 from ._report import PlainJax as PlainJax
 from ._report import Report as Report
-from ._report import render_json as render_json
-from ._report import render_markdown as render_markdown
-from ._report import render_table as render_table
 from ._report import run_catalogue as run_catalogue
 from ._result import OutputComparison as OutputComparison
 from ._result import ScenarioResult as ScenarioResult

@@ -38,6 +38,12 @@ def _nested(value: np.ndarray, element) -> str:
     return "[" + ", ".join(_nested(row, element) for row in value) + "]"
 
 
+def last_line(text: str) -> str:
+    """The last non-blank line of ``text``, stripped (an exception's ``Type: message`` from its traceback)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text
+
+
 def shape_text(value: np.ndarray) -> str:
     """``4x12`` for a (4, 12) array, ``scalar`` for a 0-d one."""
     return "x".join(str(n) for n in value.shape) if value.ndim else "scalar"

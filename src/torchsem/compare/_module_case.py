@@ -28,6 +28,7 @@ record`` for the path without PyTorch, and are listed by ``torchsem compare --al
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import inspect
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ._outputs import Inputs
+from ._outputs import NO_ERROR, Inputs
 from ._scenario import Scenario, Tolerance, register
 
 __all__ = ["ErrorCase", "Input", "ModuleCase", "register_module_cases"]
@@ -59,6 +60,8 @@ class Input:
       scale, offset: floating inputs are ``offset + scale * N(0, 1)``.
       requires_grad: whether a floating input is differentiated (PyTorch's
         ``requires_grad_()``).
+      fixed: values for the first elements in C order (``(inf, -inf, nan, 0.0)`` to check how
+        non-finite inputs propagate); the rest is drawn.
     """
 
     shape: tuple[int, ...]
@@ -68,6 +71,7 @@ class Input:
     scale: float = 1.0
     offset: float = 0.0
     requires_grad: bool = True
+    fixed: tuple[float, ...] = ()
 
     @property
     def is_float(self) -> bool:
@@ -76,7 +80,9 @@ class Input:
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         kind = np.dtype(self.dtype).kind
         if kind == "f":
-            return (self.offset + self.scale * rng.standard_normal(self.shape)).astype(self.dtype)
+            drawn = (self.offset + self.scale * rng.standard_normal(self.shape)).astype(self.dtype)
+            drawn.reshape(-1)[: len(self.fixed)] = self.fixed
+            return drawn
         if kind == "b":
             return rng.integers(0, 2, self.shape).astype(bool)
         return rng.integers(self.low, self.high, self.shape).astype(self.dtype)
@@ -146,6 +152,28 @@ def _digest(value: Any) -> str:
     return f"{array.dtype}{list(array.shape)} sha256:{hashlib.sha256(array.tobytes()).hexdigest()[:24]}"
 
 
+def _input_key(index: int, step: int) -> str:
+    return f"input{index}.{step}"
+
+
+def _perturbed(state: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
+    """Every float of a ``state_dict`` moved by ``U(-0.3, 0.3) * (1 + |value|)``; integers kept.
+
+    The same numbers on both sides (both start from the same initial state), so loading them
+    exercises ``load_state_dict`` / ``load_torch_state_dict`` with non-trivial values
+    (BatchNorm's defaults are ones and zeros); a positive value stays positive (running_var).
+    """
+    rng = np.random.default_rng([seed, 11])
+    moved = {}
+    for key, value in state.items():
+        array = np.array(value, copy=True)
+        if array.dtype.kind == "f":
+            noise = rng.uniform(-0.3, 0.3, array.shape)
+            array = (array + noise * (1 + np.abs(array))).astype(array.dtype)
+        moved[key] = array
+    return moved
+
+
 def _tag(step: int, mode: str) -> str:
     return f"{mode}.{step}"
 
@@ -169,6 +197,9 @@ class ModuleCase:
       check_init: whether the initial ``state_dict`` is compared bit for bit (False only for
         modules whose default initialisation is drawn from something other than PyTorch's
         CPU generator; say why in ``notes``).
+      perturb: after the init check, load the same randomly moved ``state_dict`` into both
+        (``load_state_dict`` / ``load_torch_state_dict``), for modules whose default state is
+        too regular to test with (BatchNorm's ones and zeros).
       notes: free text for the report.
     """
 
@@ -182,6 +213,7 @@ class ModuleCase:
     name: str | None = None
     tolerances: Mapping[str, Tolerance] = dataclasses.field(default_factory=dict)
     check_init: bool = True
+    perturb: bool = False
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -195,12 +227,18 @@ class ModuleCase:
     def specs(self) -> tuple[Input, ...]:
         return tuple(_as_input(i) for i in self.inputs)
 
-    def case_id(self) -> str:
-        return self.name or _case_id(self.args, self.kwargs, self.specs, self.modes)
+    def case_id(self, family: str) -> str:
+        if self.name:
+            return self.name
+        case = _case_id(self.args, self.kwargs, self.specs, self.modes)
+        kind = _short(self.torch_module).lower()
+        return case if kind == family else f"{kind}-{case}"  # e.g. batchnorm/batchnorm2d-3-...
 
     def make_inputs(self) -> dict[str, np.ndarray]:
+        """A fresh batch per step (``input{i}.{step}``), so running statistics see changing data."""
         rng = np.random.default_rng([self.seed, 7])
-        return {f"input{i}": spec.draw(rng) for i, spec in enumerate(self.specs)}
+        return {_input_key(i, step): spec.draw(rng)
+                for step in range(1, len(self.modes) + 1) for i, spec in enumerate(self.specs)}
 
     def tolerance_of(self, output: str) -> Tolerance | None:
         tag, _, quantity = output.partition(" ")
@@ -221,13 +259,16 @@ class ModuleCase:
             state = module.state_dict()
             outputs["init state_dict keys"] = " ".join(state) or "(empty)"
             outputs.update({f"init {key}": _digest(to_numpy(value)) for key, value in state.items()})
+        if self.perturb:
+            moved = _perturbed({k: to_numpy(v) for k, v in module.state_dict().items()}, self.seed)
+            module.load_state_dict({k: torch.from_numpy(v) for k, v in moved.items()})
         for step, mode in enumerate(self.modes, 1):
             tag = _tag(step, mode)
             module.train(mode == "train")
             module.zero_grad(set_to_none=True)
             xs = []
             for i, spec in enumerate(self.specs):
-                x = torch.from_numpy(np.array(inputs[f"input{i}"], copy=True))
+                x = torch.from_numpy(np.array(inputs[_input_key(i, step)], copy=True))
                 xs.append(x.requires_grad_(True) if spec.is_float and spec.requires_grad else x)
             result = module(*xs)
             ys = result if isinstance(result, tuple) else (result,)
@@ -258,70 +299,70 @@ class ModuleCase:
         from ..random import Generator, torch_init
 
         module = _resolve(self.module)(*self.args, **dict(self.kwargs))
-        xs = [_jax_input(inputs[f"input{i}"]) for i in range(len(self.specs))]
-        variables = torch_init(module, Generator(self.seed), *xs, **_mode_kwargs(module, False))
+        first = [_jax_input(inputs[_input_key(i, 1)]) for i in range(len(self.specs))]
+        variables = torch_init(module, Generator(self.seed), *first, **_mode_kwargs(module, False))
         outputs: dict[str, Any] = {}
         if self.check_init:
             state = convert.to_torch_state_dict(variables)
             outputs["init state_dict keys"] = " ".join(state) or "(empty)"
             outputs.update({f"init {key}": _digest(value) for key, value in state.items()})
+        if self.perturb:
+            moved = _perturbed(convert.to_torch_state_dict(variables), self.seed)
+            variables = convert.load_torch_state_dict(variables, moved)
         params = variables.get("params", {})
         collections = {k: v for k, v in variables.items() if k != "params"}
         differentiated = [i for i, spec in enumerate(self.specs) if spec.is_float and spec.requires_grad]
 
+        def forward(params, collections, xs, float_xs, key, train):
+            call = list(xs)
+            for i, x in zip(differentiated, float_xs):
+                call[i] = x
+            mutable = sorted(collections) if train and collections else False
+            result = module.apply({"params": params, **collections}, *call, **_mode_kwargs(module, train),
+                                  mutable=mutable, rngs={"dropout": key})
+            ys, updated = result if mutable else (result, {})
+            return (ys if isinstance(ys, tuple) else (ys,)), updated
+
+        def step_fn(params, collections, xs, cotangents, key, train):
+            """One forward and PyTorch's ``backward()``: outputs, updated collections, grads or None."""
+            float_xs = [xs[i] for i in differentiated]
+            if all(c is None for c in cotangents):  # nothing to differentiate (integer outputs)
+                return forward(params, collections, xs, float_xs, key, train), None
+
+            def loss(params, float_xs):
+                ys, updated = forward(params, collections, xs, float_xs, key, train)
+                terms = [jnp.sum(y * c) for y, c in zip(ys, cotangents) if c is not None]
+                return sum(terms[1:], terms[0]), (ys, updated)
+
+            (_, aux), grads = autograd.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, float_xs)
+            return aux, grads
+
+        # One jitted function for every step (train is static), as a user's jitted step would be.
+        run = jax.jit(step_fn, static_argnums=5) if jit else step_fn
         for step, mode in enumerate(self.modes, 1):
             tag, train = _tag(step, mode), mode == "train"
-            mutable = sorted(collections) if train and collections else False
-            rngs = {"dropout": jax.random.key(self.seed + step)}
-
-            def forward(params, float_xs, collections=collections, train=train, mutable=mutable, rngs=rngs):
-                call = list(xs)
-                for i, x in zip(differentiated, float_xs):
-                    call[i] = x
-                result = module.apply({"params": params, **collections}, *call, **_mode_kwargs(module, train),
-                                      mutable=mutable, rngs=rngs)
-                ys, updated = result if mutable else (result, {})
-                return (ys if isinstance(ys, tuple) else (ys,)), updated
-
-            float_xs = [xs[i] for i in differentiated]
-            shapes = jax.eval_shape(forward, params, float_xs)[0]
+            xs = [_jax_input(inputs[_input_key(i, step)]) for i in range(len(self.specs))]
+            key = jax.random.key(self.seed + step)
+            shapes = jax.eval_shape(functools.partial(forward, train=train), params, collections, xs,
+                                    [xs[i] for i in differentiated], key)[0]
             cotangents = [_cotangent(self.seed, step, j, tuple(s.shape), np.dtype(s.dtype))
                           if np.dtype(s.dtype).kind == "f" else None for j, s in enumerate(shapes)]
-
-            def loss(params, float_xs, cotangents=cotangents, forward=forward):
-                ys, updated = forward(params, float_xs)
-                terms = [jnp.sum(y * c) for y, c in zip(ys, cotangents) if c is not None]
-                return sum(terms[1:], terms[0]) if terms else jnp.zeros(()), (ys, updated)
-
-            def run(params, float_xs, loss=loss, forward=forward, cotangents=cotangents):
-                if not any(c is not None for c in cotangents):
-                    return forward(params, float_xs), None
-                (_, aux), grads = autograd.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, float_xs)
-                return aux, grads
-
-            (ys, updated), grads = (jax.jit(run) if jit else run)(params, float_xs)
+            (ys, updated), grads = run(params, collections, xs, cotangents, key, train)
             for j, y in enumerate(ys):
                 outputs[f"{tag} output{j}"] = y
-            if grads is not None:
-                param_grads, input_grads = grads
-                for i, g in zip(differentiated, input_grads if input_grads is not None else [None] * len(differentiated)):
-                    outputs[f"{tag} grad input{i}"] = g
-                for key, g in _dotted(params, param_grads).items():
-                    outputs[f"{tag} grad {key}"] = g
-            else:
-                for i in differentiated:
-                    outputs[f"{tag} grad input{i}"] = None
-                for key in _dotted(params, None):
-                    outputs[f"{tag} grad {key}"] = None
+            param_grads, input_grads = grads if grads is not None else (None, None)
+            for position, i in enumerate(differentiated):
+                outputs[f"{tag} grad input{i}"] = None if input_grads is None else input_grads[position]
+            for name, g in _dotted(params, param_grads).items():
+                outputs[f"{tag} grad {name}"] = g
             collections = {**collections, **dict(updated)}
-            buffers = convert.to_torch_state_dict({k: v for k, v in collections.items() if k != "params"})
-            outputs.update({f"{tag} {key}": value for key, value in buffers.items()})
+            outputs.update({f"{tag} {name}": value for name, value in convert.to_torch_state_dict(collections).items()})
         return outputs
 
     def scenario(self, family: str, section: str) -> Scenario:
         arguments = (self.args, dict(self.kwargs))
         return Scenario(
-            name=f"{family}/{self.case_id()}",
+            name=f"{family}/{self.case_id(family)}",
             section=section,
             mapping=f"torch.nn.{_signature(self.torch_module, *arguments)} -> "
                     f"torchsem.nn.{_signature(self.module, *arguments)}",
@@ -336,20 +377,12 @@ class ModuleCase:
 def _dotted(params: Any, grads: Any) -> dict[str, Any]:
     """PyTorch-style ``{dotted name: gradient or None}`` over every parameter leaf."""
     from ..convert import to_torch_state_dict
+    from ..tree import flatten_mapping
 
     names = list(to_torch_state_dict({"params": params}))
     if grads is None:
         return dict.fromkeys(names)
-    flat: dict[str, Any] = {}
-
-    def visit(tree: Any, prefix: str) -> None:
-        if isinstance(tree, Mapping):
-            for key, value in tree.items():
-                visit(value, f"{prefix}{key}.")
-        else:
-            flat[prefix[:-1]] = tree
-
-    visit(grads, "")
+    flat = flatten_mapping(grads)
     return {name: flat.get(name) for name in names}
 
 
@@ -398,10 +431,9 @@ class ErrorCase:
             train = self.mode == "train"
 
             def call(*xs: Any) -> Any:
-                variables = module.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, *xs,
-                                        **_mode_kwargs(module, False))
-                return module.apply(variables, *xs, **_mode_kwargs(module, train), mutable=train,
-                                    rngs={"dropout": jax.random.key(2)})
+                # Initialised in the call's own mode: PyTorch's checks run in the order that mode has.
+                rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+                return module.init_with_output(rngs, *xs, **_mode_kwargs(module, train))[0]
 
             (jax.jit(call) if jit else call)(*xs)
 
@@ -421,8 +453,6 @@ class ErrorCase:
             tolerances={"error message": CONTAINED},
         )
 
-
-NO_ERROR = "no error"
 
 
 def _builtin_type(error: Exception) -> str:

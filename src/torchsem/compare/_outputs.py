@@ -19,6 +19,13 @@ program raised on purpose (for example the no_grad ``RuntimeError``).
 Outputs = dict[str, OutputValue]
 Inputs = Mapping[str, Any]
 
+NO_ERROR = "no error"
+"""The text output of a program that was expected to raise and did not (recorded as this text).
+
+Both sides of a scenario return it in place of an error message, so "PyTorch raised and JAX
+did not" is a compared difference; the one spelling, because recordings hold it verbatim.
+"""
+
 
 def to_numpy(value: Any) -> OutputValue:
     """Convert a torch tensor, JAX array, Python scalar, string or None to an output value.

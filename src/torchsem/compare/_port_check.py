@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import convert
+from ..tree import flatten_mapping, unflatten_mapping
 from ._outputs import OutputValue, to_numpy
 from ._result import OutputComparison, compare_output
 from ._scenario import Tolerance
@@ -131,21 +132,6 @@ def _mode_kwargs_for(module: Any) -> Callable[[bool], dict[str, Any]]:
     return lambda training: {}
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, Mapping):
-        flat: dict[str, Any] = {}
-        for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: tree}
-
-
-def _unflatten_like(template: Any, flat: Mapping[str, Any], prefix: str = "") -> Any:
-    if isinstance(template, Mapping):
-        return {key: _unflatten_like(value, flat, f"{prefix}{key}.") for key, value in template.items()}
-    return flat[prefix[:-1]]
-
-
 def _default_cotangent(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(dtype)
 
@@ -220,12 +206,12 @@ class _JaxSide:
         self.opt_state = optimizer.init(self.params) if optimizer is not None else None
         self.mode_kwargs = mode_kwargs
         self.rngs = dict(rngs) if rngs else None
-        flat_params = _flatten(self.params)
+        flat_params = flatten_mapping(self.params)
         unknown = sorted(set(requires_grad) - set(flat_params))
         if unknown:
             raise ValueError(f"the PyTorch parameters {unknown} have no counterpart in the port's params "
                              f"({sorted(flat_params)})")
-        self.mask = _unflatten_like(self.params, {k: requires_grad.get(k, True) for k in flat_params})
+        self.mask = unflatten_mapping(self.params, {k: requires_grad.get(k, True) for k in flat_params})
         self._train = jax.jit(self._train_step) if jit else self._train_step
         self._eval = jax.jit(self._eval_step) if jit else self._eval_step
 
@@ -277,27 +263,27 @@ class _JaxSide:
         values["output"] = to_numpy(output)
         values["loss"] = to_numpy(loss)
         values.update(self.buffers())
-        values.update({f"grad {name}": to_numpy(g) for name, g in _flatten(grads).items()})
+        values.update({f"grad {name}": to_numpy(g) for name, g in flatten_mapping(grads).items()})
         if self.optimizer is not None:
             self._apply_optimizer(grads)
-            values.update({name: to_numpy(p) for name, p in _flatten(self.params).items()})
+            values.update({name: to_numpy(p) for name, p in flatten_mapping(self.params).items()})
         return values
 
     def _apply_optimizer(self, grads) -> None:
         import jax
 
         updates, self.opt_state = self.optimizer.update(grads, self.opt_state, self.params)
-        flat_params, flat_updates = _flatten(self.params), _flatten(updates)
+        flat_params, flat_updates = flatten_mapping(self.params), flatten_mapping(updates)
         stepped = {k: p if flat_updates.get(k) is None else p + jax.numpy.asarray(flat_updates[k]).astype(p.dtype)
                    for k, p in flat_params.items()}
-        self.params = _unflatten_like(self.params, stepped)
+        self.params = unflatten_mapping(self.params, stepped)
 
     def buffers(self) -> dict[str, OutputValue]:
         flat: dict[str, OutputValue] = {}
         for collection, tree in self.state.items():
             if collection in _SKIPPED_COLLECTIONS:
                 continue
-            flat.update({name: to_numpy(v) for name, v in _flatten(tree).items()})
+            flat.update({name: to_numpy(v) for name, v in flatten_mapping(tree).items()})
         return flat
 
 

@@ -51,6 +51,12 @@ class OutputComparison:
     ok: bool
     detail: str
 
+    @property
+    def exact(self) -> bool:
+        """Whether the output's kind is judged exactly (None, text, booleans, integers), not within ``tolerance``."""
+        value = self.expected if self.expected is not None else self.actual
+        return _kind(value) in ("None", "str", "bool", "int")
+
 
 def compare_output(name: str, expected: OutputValue, actual: OutputValue, tolerance: Tolerance) -> OutputComparison:
     """Compare one output: exact for None, strings, bools and ints; ``allclose`` for floats.
@@ -177,7 +183,15 @@ def judge(scenario: Scenario, expected: Outputs, actual: Outputs, *, oracle: str
 
 
 def run_scenario(scenario: Scenario, oracle, *, jit: bool = False) -> ScenarioResult:
-    """Run a scenario's JAX program and judge it against the oracle's PyTorch outputs."""
+    """Run a scenario's JAX program and judge it against the oracle's PyTorch outputs.
+
+    The one runner: the parity suite and the report (:func:`~torchsem.compare.run_catalogue`) both
+    call it. PyTorch's outputs are asked for first, then the JAX program runs, then :func:`judge`.
+
+    Raises:
+      whatever the oracle raises (:class:`RecordingMissing`, a crashing PyTorch program); an
+      exception of the JAX program is not raised but judged, as a disagreement with its traceback.
+    """
     start = time.perf_counter()
     expected = oracle.outputs(scenario)
     try:

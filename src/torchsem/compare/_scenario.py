@@ -22,13 +22,15 @@ class Tolerance:
     ``|actual - expected| <= atol + rtol * |expected|`` elementwise, as ``numpy.allclose``.
     Text outputs are equal under ``text="exact"``; under ``text="contained"`` PyTorch's text
     must appear verbatim inside torchsem's (an error message that adds context around
-    PyTorch's own words).
+    PyTorch's own words). ``is_default`` marks the scenario's own ``rtol``/``atol`` (made by
+    :meth:`Scenario.tolerance_for`), which the report does not annotate with its reason.
     """
 
     rtol: float
     atol: float
     reason: str
     text: str = "exact"
+    is_default: bool = dataclasses.field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if self.rtol < 0 or self.atol < 0:
@@ -103,7 +105,8 @@ class Scenario:
             chosen = self.tolerance_of(output)
             if chosen is not None:
                 return chosen
-        return Tolerance(self.rtol, self.atol, "float32 default" if (self.rtol, self.atol) == (1e-5, 1e-6) else "scenario default")
+        reason = "float32 default" if (self.rtol, self.atol) == (1e-5, 1e-6) else "scenario default"
+        return Tolerance(self.rtol, self.atol, reason, is_default=True)
 
     def run_jax(self, jit: bool = False) -> Outputs:
         """Run the JAX program on fresh inputs."""

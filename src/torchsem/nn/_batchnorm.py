@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..random import batchnorm_torch_init, register_torch_init
+from ._errors import InputError
 from ._sync import is_axis_bound, sync_batchnorm_axis_name
 
 Array = jax.Array
@@ -506,13 +507,13 @@ class BatchNorm(nn.Module):
                 existing = int(self.get_variable(collection, name).shape[0])
                 expected = existing if expected is None else expected
                 if existing != channels:
-                    raise ValueError(f"{name} should contain {channels} elements not {existing}")
+                    raise InputError(f"{name} should contain {channels} elements not {existing}")
         if expected is not None and expected != channels:
             if self.track_running_stats:
-                raise ValueError(f"running_mean should contain {channels} elements not {expected}")
+                raise InputError(f"running_mean should contain {channels} elements not {expected}")
             if self.affine:
-                raise ValueError(f"weight should contain {channels} elements not {expected}")
-            raise ValueError(f"{type(self).__name__}: num_features={expected} but the input has {channels} "
+                raise InputError(f"weight should contain {channels} elements not {expected}")
+            raise InputError(f"{type(self).__name__}: num_features={expected} but the input has {channels} "
                              f"channels along axis {self.axis}")
 
     @nn.compact
@@ -534,9 +535,10 @@ class BatchNorm(nn.Module):
           Same shape as ``input``, of ``dtype`` (default: the input's dtype).
 
         Raises:
-          ValueError: PyTorch's messages for one value per channel in training, a channel
-            count that differs from ``num_features`` (or the existing variables), a wrong rank
-            for ``BatchNorm1d/2d/3d``; or a mask of the wrong shape.
+          ValueError: PyTorch's messages for one value per channel in training and a wrong
+            rank for ``BatchNorm1d/2d/3d``; a mask of the wrong shape.
+          InputError: (a ``RuntimeError`` as in PyTorch, and a ``ValueError``) a channel count
+            that differs from ``num_features`` (or the existing variables).
           TypeError: for a non-floating-point input or a non-bool mask.
         """
         x = jnp.asarray(input)

@@ -21,37 +21,31 @@ import numpy as np
 import optax
 
 from ..autograd import select_leaves
+from ..tree import is_selector, leaf_names
 from ._common import TorchOptimizer, step as optimizer_step
 
 Selection = Union[Any, Callable[[str, Any], bool], str, Iterable[str]]
 """Which leaves: a bool pytree shaped like (or a prefix of) the parameters, a predicate
-``(dotted_name, param) -> bool``, or dotted names ("fc1.weight") / prefixes ("fc1")."""
+``(dotted_name, param) -> bool``, or dotted names ("fc1.weight") / prefixes ("fc1"), one or a
+list, tuple or set of them (told apart by :func:`torchsem.tree.is_selector`)."""
 
 _TRAINABLE = "trainable"
 _FROZEN = "frozen"
 
 
-def _key_name(key: Any) -> str:
-    for attribute in ("key", "name", "idx"):
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
-
-
 def parameter_names(params: Any) -> list[str]:
-    """PyTorch-style dotted names of the leaves, in tree-leaf order (``{'fc1': {'weight': w}}`` -> ``fc1.weight``)."""
-    paths = jax.tree_util.tree_flatten_with_path(params)[0]
-    return [".".join(_key_name(k) for k in path) for path, _ in paths]
+    """PyTorch-style dotted names of the leaves, in tree-leaf order (``{'fc1': {'weight': w}}`` -> ``fc1.weight``).
+
+    :func:`torchsem.tree.leaf_names`.
+    """
+    return leaf_names(params)
 
 
 def _selection_mask(params: Any, selection: Selection, argument: str) -> list[bool]:
     """One bool per parameter leaf (tree-leaf order): whether ``selection`` selects it."""
-    if isinstance(selection, (set, frozenset)):
-        selection = sorted(selection)
-    if isinstance(selection, str) or callable(selection) or (
-            isinstance(selection, (list, tuple)) and all(isinstance(s, str) or callable(s) for s in selection)):
+    if is_selector(selection):
         return jax.tree.leaves(select_leaves(params, selection, argument))
-    names = parameter_names(params)
+    names = leaf_names(params)
     # A bool pytree, possibly a prefix of the parameters: broadcast each bool over its subtree.
     try:
         expanded = jax.tree.map(lambda flag, sub: jax.tree.map(lambda _: flag, sub), selection, params)

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from ..convert import host_copy
+from ..tree import leaf_names
 from ._adam import AdamState
 from ._sgd import SGDState
 
@@ -34,21 +35,9 @@ def _leaves(tree: Any) -> list[Any]:
     return jax.tree.leaves(tree, is_leaf=_is_masked)
 
 
-def _names(tree: Any) -> list[str]:
-    paths = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_masked)[0]
-    return [".".join(_key_name(k) for k in path) for path, _ in paths]
-
-
-def _key_name(key: Any) -> str:
-    for attribute in ("key", "name", "idx"):
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
-
-
 def _torch_index(per_parameter_tree: Any, order: Sequence[str] | None) -> list[int]:
     """PyTorch's index of every leaf (tree-leaf order), from the names in PyTorch's order."""
-    names = _names(per_parameter_tree)
+    names = leaf_names(per_parameter_tree, is_leaf=_is_masked)
     if order is None:
         return list(range(len(names)))
     order = list(order)

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .._outputs import NO_ERROR
 from .._scenario import Scenario, register
 
-NO_ERROR = "no error"
 SEED = 1029
 
 # ------------------------------------------------------------------------ operation vocabulary

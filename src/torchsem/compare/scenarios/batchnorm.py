@@ -1,10 +1,12 @@
 """BatchNorm parity (family ``batchnorm``): torchsem.nn.BatchNorm against torch.nn.BatchNorm1d/2d/3d.
 
-- The grid: every rank (2, 3, 4, 5) x momentum (0.1, 0.5, None) x affine x track_running_stats,
-  each a sequence of seven calls that switches between train() and eval(), from the same random
-  starting weights: outputs, running statistics and num_batches_tracked after every call, and
-  the gradients of a random scalar loss ``sum(y * cotangent)`` with respect to the input,
-  weight and bias (None where PyTorch has no parameter).
+- The grid, through the generic module runner (:class:`~torchsem.compare.ModuleCase`): every
+  rank (2, 3, 4, 5) x momentum (0.1, 0.5, None) x affine x track_running_stats, each a sequence
+  of seven calls that switches between train() and eval() on fresh batches: PyTorch's seeded
+  initial state bit for bit, then the same randomly moved state loaded into both; outputs,
+  running statistics and num_batches_tracked after every call, and the gradients of
+  ``sum(y * cotangent)`` with respect to the input, weight and bias (None where PyTorch has no
+  parameter). ``bias=False`` and PyTorch's error types and messages go through it too.
 - The running-mean trace of the document's section 5 on numpy inputs (train, train, eval, eval,
   train, train), with flax.linen.BatchNorm as the plain-JAX pitfall (biased running variance,
   momentum as decay).
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._module_case import ErrorCase, Input, ModuleCase, register_module_cases
 from .._scenario import Scenario, Tolerance, register
 
 _SECTION = "torchsem.nn.BatchNorm (the document's bn1; semantics.md section 6)"
@@ -36,12 +39,11 @@ _CHANNELS = 3
 _SHAPES = {2: (6, 3), 3: (4, 3, 5), 4: (3, 3, 2, 4), 5: (2, 3, 2, 3, 2)}
 _TORCH_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 _SEQUENCE = ("train", "train", "eval", "train", "eval", "eval", "train")
-# |offset| / scale stays <= 2: y = x * alpha + beta is then formed from products below ~16, whose
-# last bits (where PyTorch's double accumulation and XLA's float32 one may round apart) lie under
-# atol=1e-6. Ill-conditioned inputs (mean 1e4, std 1e-2) are covered by batchnorm/large-mean and
-# tests/test_batchnorm.py with tolerances scaled to |mean| / std.
-_OFFSETS = (0.0, 1.0, -1.0, 0.5, 1.0, -2.0, 0.25)
-_SCALES = (1.0, 0.5, 2.0, 1.5, 0.5, 3.0, 1.0)
+# The grid's inputs are 1 + 2 * N(0, 1): |mean| / std = 0.5 keeps y = x * alpha + beta formed from
+# products below ~16, whose last bits (where PyTorch's double accumulation and XLA's float32 one
+# may round apart) lie under atol=1e-6. Ill-conditioned inputs (mean 1e4, std 1e-2) are covered by
+# batchnorm/large-mean and tests/test_batchnorm.py with tolerances scaled to |mean| / std.
+_GRID_INPUT = {rank: Input(shape, offset=1.0, scale=2.0) for rank, shape in _SHAPES.items()}
 
 # y = x * alpha + beta is formed from products of size |mean| / std (1e6 here); PyTorch's CPU kernel
 # accumulates the variance in double where XLA accumulates in float32, so alpha may differ in its
@@ -65,21 +67,6 @@ def _stat_outputs(prefix: str, running_mean: Any, running_var: Any, num_batches_
 # =============================================================================== the parity grid
 
 
-def _grid_inputs(rank: int, seed: int, calls: int = len(_SEQUENCE)) -> Callable[[], dict[str, np.ndarray]]:
-    def make() -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        shape = _SHAPES[rank]
-        inputs = {
-            "weight": rng.uniform(0.5, 1.5, _CHANNELS).astype(np.float32),
-            "bias": rng.standard_normal(_CHANNELS).astype(np.float32),
-        }
-        for i in range(calls):
-            inputs[f"x{i}"] = (_OFFSETS[i] + _SCALES[i] * rng.standard_normal(shape)).astype(np.float32)
-            inputs[f"cotangent{i}"] = rng.standard_normal(shape).astype(np.float32)
-        return inputs
-    return make
-
-
 _PER_CALL = ("y", "dx", "dweight", "dbias", "running_mean", "running_var", "num_batches_tracked")
 
 
@@ -91,28 +78,6 @@ def _stack_calls(per_call: list[dict[str, Any]], stack: Callable[[list[Any]], An
         values = [outputs[name] for outputs in per_call]
         stacked[name] = None if all(v is None for v in values) else stack(values)
     return stacked
-
-
-def _grid_torch(rank: int, momentum: float | None, affine: bool, track: bool, bias: bool = True,
-                sequence: tuple[str, ...] = _SEQUENCE):
-    def program(inputs):
-        import torch
-
-        layer = getattr(torch.nn, _TORCH_CLASS[rank])(_CHANNELS, momentum=momentum, affine=affine,
-                                                      track_running_stats=track, bias=bias)
-        _load_parameters(torch, layer, inputs)
-        per_call = []
-        for i, mode in enumerate(sequence):
-            layer.train(mode == "train")
-            x = torch.from_numpy(inputs[f"x{i}"]).requires_grad_(True)
-            y = layer(x)
-            (y * torch.from_numpy(inputs[f"cotangent{i}"])).sum().backward()
-            per_call.append(_torch_call_outputs(layer, y, x))
-        stacked = _stack_calls(per_call, torch.stack)
-        if not bias:  # which parameters and buffers there are
-            stacked["state_dict_keys"] = " ".join(layer.state_dict())
-        return stacked
-    return program
 
 
 def _load_parameters(torch: Any, layer: Any, inputs: Mapping[str, np.ndarray]) -> None:
@@ -176,52 +141,27 @@ def _with_parameters(variables: dict, inputs: Mapping[str, np.ndarray]) -> dict:
     return variables
 
 
-def _grid_jax(rank: int, momentum: float | None, affine: bool, track: bool, bias: bool = True,
-              sequence: tuple[str, ...] = _SEQUENCE):
-    def program(inputs, jit: bool):
-        import jax
-        import jax.numpy as jnp
-
-        from torchsem import nn
-        from torchsem.convert import to_torch_state_dict
-
-        layer = getattr(nn, _TORCH_CLASS[rank])(_CHANNELS, momentum=momentum, affine=affine,
-                                                track_running_stats=track, bias=bias)
-        variables = _with_parameters(dict(layer.init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=False)),
-                                     inputs)
-        calls = [(mode, inputs[f"x{i}"], inputs[f"cotangent{i}"]) for i, mode in enumerate(sequence)]
-        results = _jax_sequence(layer, variables, calls, jit)
-        stacked = _stack_calls([_jax_outputs(*result) for result in results], jnp.stack)
-        if not bias:
-            stacked["state_dict_keys"] = " ".join(to_torch_state_dict(results[-1][3]))
-        return stacked
-    return program
-
-
-_GRID_NOTES = (f"Seven calls, {', '.join(_SEQUENCE)}; every output is stacked over the calls (leading axis): "
-               "y, dx, dweight, dbias (gradients of sum(y * cotangent)), and the running statistics and "
-               "num_batches_tracked after each call (None where PyTorch has no such parameter or buffer).")
-
-
-def _momentum_name(momentum: float | None) -> str:
-    return "none" if momentum is None else f"{momentum:g}"
-
-
-for _seed, (_rank, _momentum, _affine, _track) in enumerate(
-        itertools.product((2, 3, 4, 5), (0.1, 0.5, None), (True, False), (True, False))):
-    register(Scenario(
-        name=f"batchnorm/grid/rank={_rank}/momentum={_momentum_name(_momentum)}/affine={str(_affine).lower()}"
-             f"/track={str(_track).lower()}",
-        section=_SECTION,
-        mapping=f"torch.nn.{_TORCH_CLASS[_rank]}(3, momentum={_momentum}, affine={_affine}, "
-                f"track_running_stats={_track}) with .train()/.eval() -> torchsem.nn.{_TORCH_CLASS[_rank]}(...) "
-                "with use_running_average=not train, mutable=['batch_stats']",
-        make_inputs=_grid_inputs(_rank, 100 + _seed),
-        torch_program=_grid_torch(_rank, _momentum, _affine, _track),
-        jax_program=_grid_jax(_rank, _momentum, _affine, _track),
-        tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
-        notes=_GRID_NOTES,
-    ))
+def _module_cases() -> list[ModuleCase | ErrorCase]:
+    """The parity grid, bias=False and PyTorch's error messages, through the generic module runner."""
+    cases: list[ModuleCase | ErrorCase] = []
+    for seed, (rank, momentum, affine, track) in enumerate(
+            itertools.product((2, 3, 4, 5), (0.1, 0.5, None), (True, False), (True, False)), start=100):
+        cls = _TORCH_CLASS[rank]
+        cases.append(ModuleCase(
+            f"torch.nn.{cls}", f"torchsem.nn.{cls}", (_CHANNELS,),
+            {"momentum": momentum, "affine": affine, "track_running_stats": track},
+            inputs=(_GRID_INPUT[rank],), modes=_SEQUENCE, seed=seed, perturb=True,
+            tolerances={"grad weight": _PARAMETER_GRADIENT, "grad bias": _PARAMETER_GRADIENT}))
+    for seed, (rank, track) in enumerate([(2, True), (3, True), (4, True), (5, False)], start=200):
+        cls = _TORCH_CLASS[rank]
+        cases.append(ModuleCase(
+            f"torch.nn.{cls}", f"torchsem.nn.{cls}", (_CHANNELS,), {"track_running_stats": track, "bias": False},
+            inputs=(_GRID_INPUT[rank],), modes=_NO_BIAS_SEQUENCE, seed=seed,
+            perturb=True, tolerances={"grad weight": _PARAMETER_GRADIENT}))
+    for name, (cls, shape, kwargs, train) in _ERRORS.items():
+        cases.append(ErrorCase(f"torch.nn.{cls}", f"torchsem.nn.{cls}", name, kwargs=kwargs, inputs=(shape,),
+                               mode="train" if train else "eval"))
+    return cases
 
 
 # ======================================================= the document's running-mean trace (section 5)
@@ -488,87 +428,26 @@ for _train in (True, False):
 
 # ===================================================================== PyTorch's error messages
 
-_ERRORS: dict[str, tuple[str, tuple[int, ...], str, dict[str, Any], bool]] = {
-    # name: (class, input shape, kwargs as source, kwargs, train)
-    "one-value-per-channel": ("BatchNorm1d", (1, 3), "3", {"num_features": 3}, True),
-    "one-value-per-channel-3d": ("BatchNorm1d", (1, 3, 1), "3", {"num_features": 3}, True),
-    "one-value-and-wrong-channels": ("BatchNorm1d", (1, 4), "3", {"num_features": 3}, True),
-    "wrong-channels": ("BatchNorm1d", (4, 4), "3", {"num_features": 3}, True),
-    "wrong-channels-eval": ("BatchNorm1d", (4, 4), "3", {"num_features": 3}, False),
-    "wrong-channels-untracked": ("BatchNorm1d", (4, 4), "3, track_running_stats=False",
-                                 {"num_features": 3, "track_running_stats": False}, True),
-    "eps-zero-train": ("BatchNorm1d", (4, 3), "3, eps=0.0", {"num_features": 3, "eps": 0.0}, True),
-    "eps-zero-untracked-eval": ("BatchNorm1d", (4, 3), "3, eps=0.0, track_running_stats=False",
-                                {"num_features": 3, "eps": 0.0, "track_running_stats": False}, False),
-    "rank-1d": ("BatchNorm1d", (2, 3, 4, 5), "3", {"num_features": 3}, True),
-    "rank-2d": ("BatchNorm2d", (2, 3, 4), "3", {"num_features": 3}, True),
-    "rank-3d": ("BatchNorm3d", (2, 3, 4, 4), "3", {"num_features": 3}, True),
+_ERRORS: dict[str, tuple[str, tuple[int, ...], dict[str, Any], bool]] = {
+    # name: (class, input shape, kwargs, train)
+    "one-value-per-channel": ("BatchNorm1d", (1, 3), {"num_features": 3}, True),
+    "one-value-per-channel-3d": ("BatchNorm1d", (1, 3, 1), {"num_features": 3}, True),
+    "one-value-and-wrong-channels": ("BatchNorm1d", (1, 4), {"num_features": 3}, True),
+    "wrong-channels": ("BatchNorm1d", (4, 4), {"num_features": 3}, True),
+    "wrong-channels-eval": ("BatchNorm1d", (4, 4), {"num_features": 3}, False),
+    "wrong-channels-untracked": ("BatchNorm1d", (4, 4), {"num_features": 3, "track_running_stats": False}, True),
+    "eps-zero-train": ("BatchNorm1d", (4, 3), {"num_features": 3, "eps": 0.0}, True),
+    "eps-zero-untracked-eval": ("BatchNorm1d", (4, 3), {"num_features": 3, "eps": 0.0, "track_running_stats": False},
+                                False),
+    "rank-1d": ("BatchNorm1d", (2, 3, 4, 5), {"num_features": 3}, True),
+    "rank-2d": ("BatchNorm2d", (2, 3, 4), {"num_features": 3}, True),
+    "rank-3d": ("BatchNorm3d", (2, 3, 4, 4), {"num_features": 3}, True),
 }
-
-
-def _error_inputs(shape: tuple[int, ...]) -> Callable[[], dict[str, np.ndarray]]:
-    return lambda: {"x": np.ones(shape, np.float32)}
-
-
-def _error_torch(cls: str, kwargs: dict[str, Any], train: bool):
-    def program(inputs):
-        import torch
-
-        layer = getattr(torch.nn, cls)(**kwargs).train(train)
-        try:
-            layer(torch.from_numpy(inputs["x"]))
-        except Exception as error:  # the message is the output
-            return {"error": str(error)}
-        return {"error": None}
-    return program
-
-
-def _error_jax(cls: str, kwargs: dict[str, Any], train: bool):
-    def program(inputs, jit: bool):
-        import jax
-
-        from torchsem import nn
-
-        layer = getattr(nn, cls)(**kwargs)
-        x = inputs["x"]
-        try:
-            # The checks are static (shapes), so they raise while tracing under jit too.
-            apply = (lambda x: layer.init_with_output(jax.random.PRNGKey(0), x, use_running_average=not train)[0])
-            (jax.jit(apply) if jit else apply)(x)
-        except ValueError as error:
-            return {"error": str(error)}
-        return {"error": None}
-    return program
-
-
-for _name, (_cls, _shape, _source, _kwargs, _train) in _ERRORS.items():
-    register(Scenario(
-        name=f"batchnorm/error-{_name}",
-        section=_SECTION,
-        mapping=f"torch.nn.{_cls}({_source}){'' if _train else '.eval()'}(x of shape {_shape}) raises -> "
-                f"torchsem.nn.{_cls}({_source}) raises ValueError with PyTorch's message",
-        make_inputs=_error_inputs(_shape),
-        torch_program=_error_torch(_cls, _kwargs, _train),
-        jax_program=_error_jax(_cls, _kwargs, _train),
-    ))
-
 
 # ================================================= PyTorch's own test inputs: bias=False, zero-size
 
 _NO_BIAS_SEQUENCE = ("train", "eval", "train")  # shorter than the grid's: the recording stays small
-for _seed, (_rank, _track) in enumerate([(2, True), (3, True), (4, True), (5, False)]):
-    register(Scenario(
-        name=f"batchnorm/no-bias/rank={_rank}/track={str(_track).lower()}",
-        section=_SECTION,
-        mapping=f"torch.nn.{_TORCH_CLASS[_rank]}(3, track_running_stats={_track}, bias=False) -> "
-                f"torchsem.nn.{_TORCH_CLASS[_rank]}(3, track_running_stats={_track}, bias=False): a weight, no bias",
-        make_inputs=_grid_inputs(_rank, 200 + _seed, len(_NO_BIAS_SEQUENCE)),
-        torch_program=_grid_torch(_rank, 0.1, True, _track, bias=False, sequence=_NO_BIAS_SEQUENCE),
-        jax_program=_grid_jax(_rank, 0.1, True, _track, bias=False, sequence=_NO_BIAS_SEQUENCE),
-        tolerances={"dweight": _PARAMETER_GRADIENT},
-        notes=f"Three calls, {', '.join(_NO_BIAS_SEQUENCE)}; stacked as in the grid; dbias is None (no bias); "
-              "state_dict_keys: the keys of state_dict(), in order.",
-    ))
+register_module_cases("batchnorm", _SECTION, _module_cases())
 
 
 # (mode, kind) per call: an empty batch first (init and train), then one that moves the running

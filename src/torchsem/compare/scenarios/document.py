@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._outputs import NO_ERROR
 from .._scenario import Scenario, Tolerance, register
 from .._torch_net import torch_net_class
 
@@ -383,7 +384,6 @@ register(Scenario(
 
 # ================================================================ 4. no_grad and its error
 
-_NO_ERROR = "(no error raised)"
 
 
 def _torch_no_grad(inputs):
@@ -398,7 +398,7 @@ def _torch_no_grad(inputs):
         loss = torch.nn.CrossEntropyLoss()(output, torch.tensor(inputs["target"]))
         try:
             loss.backward()
-            error = _NO_ERROR
+            error = NO_ERROR
         except RuntimeError as err:
             error = str(err)
     return {**initial, "fc1.weight" + _GRAPH: _torch_graph_text(model.fc1.weight),
@@ -428,7 +428,7 @@ def _jax_no_grad(inputs, jit):
     grads = None
     try:
         grads = autograd.grad(loss_fn, requires_grad=requires_grad)(params, x, inputs["target"])
-        error = _NO_ERROR
+        error = NO_ERROR
     except RuntimeError as err:
         error = str(err)
     output, new_state = _maybe_jit(forward, jit)(params, x)
@@ -455,7 +455,7 @@ def _plain_no_grad(inputs):
         return cross_entropy(jax.lax.stop_gradient(logits), inputs["target"])
 
     grads = jax.jit(jax.grad(loss_fn))(variables["params"])
-    return {"loss.backward()": _NO_ERROR, "fc1.weight.grad": grads["fc1"]["weight"]}
+    return {"loss.backward()": NO_ERROR, "fc1.weight.grad": grads["fc1"]["weight"]}
 
 
 register(Scenario(

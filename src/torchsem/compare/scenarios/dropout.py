@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._module_case import ErrorCase, Input, ModuleCase, register_module_cases
 from .._scenario import Scenario, Tolerance, register
 
 _SECTION = "torchsem.nn.Dropout (model.train()/model.eval(), section 5)"
 _N = 65536
 
 
-def _inputs(seed: int, special: bool = False):
+def _inputs(seed: int):
     def make() -> dict[str, np.ndarray]:
-        shape = (4, 16) if special else (_N // 256, 256)  # the deterministic cases record their whole output
-        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-        if special:
-            x[0, :4] = [np.inf, -np.inf, np.nan, 0.0]
-        return {"x": x}
+        return {"x": np.random.default_rng(seed).standard_normal((_N // 256, 256)).astype(np.float32)}
     return make
 
 
@@ -76,54 +73,6 @@ _TRAIN_TOLERANCES = {
 }
 
 
-def _fixed_torch(p: float, train: bool):
-    def program(inputs):
-        import torch
-
-        layer = torch.nn.Dropout(p)
-        layer.train(train)
-        return {"y": layer(torch.from_numpy(inputs["x"]))}
-    return program
-
-
-def _fixed_jax(p: float, train: bool):
-    def program(inputs, jit: bool):
-        import jax
-
-        from torchsem.nn import Dropout
-
-        def run(v):
-            # No rng stream: deterministic cases must not need one.
-            return Dropout(p).apply({}, v, deterministic=not train)
-
-        return {"y": (jax.jit(run) if jit else run)(inputs["x"])}
-    return program
-
-
-def _error_torch(p: float):
-    def program(inputs):
-        import torch
-
-        try:
-            torch.nn.Dropout(p)
-        except ValueError as error:
-            return {"message": str(error)}
-        return {"message": "no error"}
-    return program
-
-
-def _error_jax(p: float):
-    def program(inputs, jit: bool):
-        from torchsem.nn import Dropout
-
-        try:
-            Dropout(p)
-        except ValueError as error:
-            return {"message": str(error)}
-        return {"message": "no error"}
-    return program
-
-
 def _register() -> None:
     for i, p in enumerate((0.1, 0.25, 1 / 3, 0.5, 0.7, 0.9)):
         register(Scenario(
@@ -135,26 +84,18 @@ def _register() -> None:
             jax_program=_train_jax(p),
             tolerances=_TRAIN_TOLERANCES,
         ))
-    for case, p, train in (("eval-p=0.5", 0.5, False), ("eval-p=1", 1.0, False), ("train-p=0", 0.0, True),
-                           ("train-p=1", 1.0, True)):
-        register(Scenario(
-            name=f"dropout/{case}",
-            section=_SECTION,
-            mapping=f"torch.nn.Dropout({p}) in {'train' if train else 'eval'}() -> "
-                    f"torchsem.nn.Dropout({p}).apply(..., deterministic={not train})",
-            make_inputs=_inputs(310, special=True),
-            torch_program=_fixed_torch(p, train),
-            jax_program=_fixed_jax(p, train),
-            notes="The input holds inf, -inf, NaN and 0: p=1 turns them into NaN, NaN, NaN, 0 (x * 0), as PyTorch does.",
-        ))
-    for p in (1.5, -0.1):
-        register(Scenario(
-            name=f"dropout/error-p={p}",
-            section=_SECTION,
-            mapping=f"torch.nn.Dropout({p}) raises -> torchsem.nn.Dropout({p}) raises the same ValueError",
-            torch_program=_error_torch(p),
-            jax_program=_error_jax(p),
-        ))
+    # The deterministic cases through the generic module runner: eval is the identity, p=0 in
+    # train too, p=1 zeroes everything (inf, -inf and NaN become NaN: x * 0, as PyTorch).
+    nonfinite = Input((4, 16), fixed=(np.inf, -np.inf, np.nan, 0.0))
+    dropout = ("torch.nn.Dropout", "torchsem.nn.Dropout")
+    register_module_cases("dropout", _SECTION, [
+        ModuleCase(*dropout, (0.5,), inputs=(nonfinite,), modes=("eval",), seed=310),
+        ModuleCase(*dropout, (1.0,), inputs=(nonfinite,), modes=("eval",), seed=311),
+        ModuleCase(*dropout, (0.0,), inputs=(nonfinite,), modes=("train",), seed=312),
+        ModuleCase(*dropout, (1.0,), inputs=(nonfinite,), modes=("train",), seed=313),
+        ErrorCase(*dropout, "p=1.5", (1.5,)),
+        ErrorCase(*dropout, "p=-0.1", (-0.1,)),
+    ])
 
 
 _register()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._outputs import NO_ERROR
 from .._scenario import Scenario, Tolerance, register
 
 _SECTION = "torchsem.nn.init (PyTorch's initialisers as Flax initialisers)"
@@ -164,7 +165,7 @@ def _error_torch(call: str):
             eval(call, {"init": init, "torch": torch})
         except (ValueError, RuntimeError) as error:
             return {"message": str(error)}
-        return {"message": "no error"}
+        return {"message": NO_ERROR}
     return program
 
 
@@ -179,7 +180,7 @@ def _error_jax(call: str):
             eval(call, {"init": init, "key": jax.random.key(0)})
         except (ValueError, TypeError) as error:
             return {"message": str(error)}
-        return {"message": "no error"}
+        return {"message": NO_ERROR}
     return program
 
 

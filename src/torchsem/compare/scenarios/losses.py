@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._outputs import NO_ERROR
 from .._scenario import Scenario, register
 
 _SECTION = "torchsem.losses.cross_entropy (the document's nn.CrossEntropyLoss())"
@@ -189,7 +190,7 @@ def _error_torch(x_shape, target: np.ndarray, options: dict[str, Any], weight_sh
             F.cross_entropy(torch.zeros(x_shape), torch.from_numpy(target), weight=weight, **options)
         except (RuntimeError, ValueError, IndexError) as error:
             return {"message": str(error)}
-        return {"message": "no error"}
+        return {"message": NO_ERROR}
     return program
 
 
@@ -205,7 +206,7 @@ def _error_jax(x_shape, target: np.ndarray, options: dict[str, Any], weight_shap
             cross_entropy(np.zeros(x_shape, np.float32), t, weight=weight, **options)
         except (ValueError, TypeError, IndexError) as error:
             return {"message": str(error)}
-        return {"message": "no error"}
+        return {"message": NO_ERROR}
     return program
 
 

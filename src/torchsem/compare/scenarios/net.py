@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .._outputs import NO_ERROR
 from .._scenario import Scenario, register
 
 _SECTION = "The document's network: pool1 -> bn1 -> reshape -> fc1, CrossEntropyLoss"
@@ -222,7 +223,7 @@ def _torch_strict(strict: bool):
             model.load_state_dict({k: torch.from_numpy(v) for k, v in _bad_state(inputs).items()}, strict=strict)
         except RuntimeError as error:
             return {"message": _error_body(str(error))}
-        return {"message": "no error"}
+        return {"message": NO_ERROR}
     return program
 
 
@@ -235,7 +236,7 @@ def _jax_strict(strict: bool):
             load_torch_state_dict(_jax_variables(inputs), _bad_state(inputs), strict=strict)
         except RuntimeError as error:
             return {"message": _error_body(str(error))}
-        return {"message": "no error"}
+        return {"message": NO_ERROR}
     return program
 
 

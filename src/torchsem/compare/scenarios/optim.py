@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._outputs import NO_ERROR
 from .._scenario import Scenario, register
 
 STEPS = 20
@@ -241,7 +242,7 @@ def _error_text(construct) -> str:
         construct()
     except ValueError as error:
         return f"ValueError: {error}"
-    return "no error"
+    return NO_ERROR
 
 
 def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
