@@ -33,12 +33,13 @@ import hashlib
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._outputs import NO_ERROR, Inputs
+from ._authoring import error_outputs, jitted
+from ._outputs import Inputs
 from ._scenario import Scenario, Tolerance, register
 
 __all__ = ["ErrorCase", "Input", "ModuleCase", "register_module_cases"]
@@ -338,7 +339,7 @@ class ModuleCase:
             return aux, grads
 
         # One jitted function for every step (train is static), as a user's jitted step would be.
-        run = jax.jit(step_fn, static_argnums=5) if jit else step_fn
+        run = jitted(step_fn, jit, static_argnums=5)
         for step, mode in enumerate(self.modes, 1):
             tag, train = _tag(step, mode), mode == "train"
             xs = [_jax_input(inputs[_input_key(i, step)]) for i in range(len(self.specs))]
@@ -418,7 +419,7 @@ class ErrorCase:
             if self.inputs:
                 module(*(torch.from_numpy(np.array(inputs[f"input{i}"])) for i in range(len(self.inputs))))
 
-        return _outcome(attempt)
+        return error_outputs(attempt)
 
     def run_jax(self, inputs: Inputs, jit: bool) -> dict[str, Any]:
         import jax
@@ -435,9 +436,9 @@ class ErrorCase:
                 rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
                 return module.init_with_output(rngs, *xs, **_mode_kwargs(module, train))[0]
 
-            (jax.jit(call) if jit else call)(*xs)
+            jitted(call, jit)(*xs)
 
-        return _outcome(attempt)
+        return error_outputs(attempt)
 
     def scenario(self, family: str, section: str) -> Scenario:
         arguments = (self.args, dict(self.kwargs))
@@ -453,22 +454,6 @@ class ErrorCase:
             tolerances={"error message": CONTAINED},
         )
 
-
-
-def _builtin_type(error: Exception) -> str:
-    """The first built-in exception type the error is (``InputError`` is a ``RuntimeError``)."""
-    for cls in type(error).__mro__:
-        if cls.__module__ == "builtins":
-            return cls.__name__
-    return type(error).__name__
-
-
-def _outcome(attempt: Callable[[], None]) -> dict[str, Any]:
-    try:
-        attempt()
-    except Exception as error:  # the error itself is the compared output
-        return {"error type": _builtin_type(error), "error message": str(error)}
-    return {"error type": NO_ERROR, "error message": NO_ERROR}
 
 
 def register_module_cases(family: str, section: str, cases: Sequence[ModuleCase | ErrorCase]) -> list[Scenario]:

@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 from ._outputs import Outputs
 from ._result import ScenarioResult, judge
-from ._scenario import Scenario, Tolerance
+from ._scenario import Scenario
 from ._store import RecordedStore, recorded_dir, save_family
 
 OracleMode = Literal["auto", "live", "recorded"]
