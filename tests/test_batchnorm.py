@@ -122,15 +122,21 @@ def test_training_with_immutable_batch_stats_says_how_to_fix_it():
     untracked.apply(untracked.init(_KEY, x, use_running_average=False), x, use_running_average=False)
 
 
-def test_use_running_average_is_required_and_the_call_argument_wins():
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_use_running_average_is_given_once_field_or_call_as_flax_merge_param(jit):
     x = jnp.ones((4, 3)) * jnp.arange(4.0)[:, None]
-    with pytest.raises(ValueError, match="use_running_average"):
+    with pytest.raises(ValueError, match=r'BatchNorm1d: Parameter "use_running_average" must be passed to the '
+                                         r"constructor or at call time.*False: PyTorch's train\(\), True: eval\(\)"):
         BatchNorm1d(3).init(_KEY, x)
-    layer = BatchNorm1d(3, use_running_average=True)
-    variables = layer.init(_KEY, x)
-    _, eval_updates = layer.apply(variables, x, mutable=["batch_stats"])
+    field = BatchNorm1d(3, use_running_average=True)
+    variables = field.init(_KEY, x)
+    _, eval_updates = maybe_jit(lambda v: field.apply(v, x, mutable=["batch_stats"]), jit)(variables)
     assert int(eval_updates["batch_stats"]["num_batches_tracked"]) == 0
-    _, train_updates = layer.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+    with pytest.raises(ValueError, match=r'"use_running_average" was passed to the constructor and at call time'):
+        field.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+    call = BatchNorm1d(3)
+    _, train_updates = maybe_jit(lambda v: call.apply(v, x, use_running_average=False, mutable=["batch_stats"]),
+                                 jit)(variables)
     assert int(train_updates["batch_stats"]["num_batches_tracked"]) == 1
     np.testing.assert_allclose(train_updates["batch_stats"]["running_mean"], [0.15] * 3, rtol=1e-6)
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..random import batchnorm_torch_init, register_torch_init
 from ._errors import InputError
+from ._mode import merge_mode
 from ._sync import is_axis_bound, sync_batchnorm_axis_name
 
 Array = jax.Array
@@ -429,8 +430,8 @@ class BatchNorm(nn.Module):
       bias: with ``affine``, whether to learn ``bias`` (keyword-only, as in PyTorch); without
         ``affine`` there is neither.
       track_running_stats: whether to keep running statistics (else batch statistics always).
-      use_running_average: True is PyTorch's eval mode, False its train mode; also accepted
-        by ``__call__``, whose value wins.
+      use_running_average: True is PyTorch's eval mode, False its train mode; give it here or
+        to ``__call__``, not both (Flax's ``nn.merge_param``).
       axis: the channel axis (PyTorch's 1; -1 for channels-last inputs).
       axis_name: mapped axis name (or tuple of names) to synchronise statistics over.
       axis_index_groups: optional device groups within ``axis_name`` that share statistics.
@@ -523,8 +524,8 @@ class BatchNorm(nn.Module):
 
         Args:
           input: ``(N, C, *)`` (or channels at ``axis``), floating point.
-          use_running_average: True for PyTorch's eval mode, False for train mode; overrides
-            the attribute when given.
+          use_running_average: True for PyTorch's eval mode, False for train mode; exactly one
+            of this and the attribute must be given.
           mask: optional ``(N,)`` bool: which examples count towards the batch statistics
             (padding rows are False). Their outputs are still normalised with the statistics of the
             real examples. Only read where batch statistics are used. Under ``jit`` a batch
@@ -548,12 +549,8 @@ class BatchNorm(nn.Module):
         channel_axis = self._channel_axis(x.ndim)
         channels = int(x.shape[channel_axis])
 
-        if use_running_average is None:
-            use_running_average = self.use_running_average
-        if use_running_average is None:
-            raise ValueError(f"{type(self).__name__}: pass use_running_average (False: PyTorch's train(), "
-                             "True: eval()) to the constructor or the call")
-        training = not bool(use_running_average)
+        training = not merge_mode(type(self).__name__, "use_running_average", self.use_running_average,
+                                  use_running_average, "False: PyTorch's train(), True: eval()")
         # A layer without its own axis takes the one of an active torchsem.nn.sync_batchnorm(...),
         # read here, at trace time.
         axis_name = self.axis_name if self.axis_name is not None else sync_batchnorm_axis_name()

@@ -8,6 +8,7 @@
 """
 
 from ._generator import Generator
+from ._platform import UnsupportedKernel, normal_kernel_build
 from ._torch_init import (
     batchnorm_torch_init,
     kaiming_uniform_bound,
@@ -19,9 +20,11 @@ from ._torch_init import (
 
 __all__ = [
     "Generator",
+    "UnsupportedKernel",
     "batchnorm_torch_init",
     "kaiming_uniform_bound",
     "linear_torch_init",
+    "normal_kernel_build",
     "register_torch_init",
     "registered_torch_inits",
     "torch_init",

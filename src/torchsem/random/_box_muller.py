@@ -31,13 +31,13 @@ _TWO_PI_FLOAT32 = np.float32(2.0 * math.pi)
 _TWO_PI_FLOAT64 = np.float64(2.0 * math.pi)
 
 
-def _scale_shift_float32(standard: np.ndarray, mean: np.float32, std: np.float32) -> np.ndarray:
+def _scale_shift_float32(standard: np.ndarray, mean: np.float32, std: np.float32, fused: bool = True) -> np.ndarray:
     if std == 1:
         return standard + mean  # fma(x, 1, mean) is a single rounded add
-    return fma_float32(standard, std, mean)
+    return fma_float32(standard, std, mean) if fused else standard * std + mean
 
 
-def fill_blocks_float32(unit: np.ndarray, mean: float, std: float) -> np.ndarray:
+def fill_blocks_float32(unit: np.ndarray, mean: float, std: float, fused: bool = True) -> np.ndarray:
     """Normal float32 samples from uniforms, 16 at a time, as PyTorch's AVX2 ``normal_fill``.
 
     For each block ``d[0:16]`` and ``j < 8``:
@@ -61,12 +61,14 @@ def fill_blocks_float32(unit: np.ndarray, mean: float, std: float) -> np.ndarray
         chunk = blocks[start : start + _ROWS_PER_CHUNK]
         radius = np.sqrt(np.float32(-2) * log_float32(np.float32(1) - chunk[:, :_HALF_BLOCK]))
         sine, cosine = sincos_float32(_TWO_PI_FLOAT32 * chunk[:, _HALF_BLOCK:])
-        out[start : start + _ROWS_PER_CHUNK, :_HALF_BLOCK] = _scale_shift_float32(radius * cosine, mean32, std32)
-        out[start : start + _ROWS_PER_CHUNK, _HALF_BLOCK:] = _scale_shift_float32(radius * sine, mean32, std32)
+        out[start : start + _ROWS_PER_CHUNK, :_HALF_BLOCK] = _scale_shift_float32(radius * cosine, mean32, std32, fused)
+        out[start : start + _ROWS_PER_CHUNK, _HALF_BLOCK:] = _scale_shift_float32(radius * sine, mean32, std32, fused)
     return out.reshape(-1)
 
 
-def fill_blocks_float64(unit: np.ndarray, mean: float, std: float) -> np.ndarray:
+def fill_blocks_float64(unit: np.ndarray, mean: float, std: float, fused: bool = True) -> np.ndarray:
+    # ``fused`` is accepted for a signature like fill_blocks_float32's but not used: PyTorch's
+    # 16-at-a-time double fill rounds once in every build (measured with ATEN_CPU_CAPABILITY=default).
     """Normal float64 samples from uniforms, 16 at a time, as PyTorch's generic ``normal_fill``.
 
     Same pairing as :func:`fill_blocks_float32`, with libm ``log``, ``cos``, ``sin`` in double
@@ -101,6 +103,8 @@ def scalar_pairs(u1: np.ndarray, u2: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return radius * _libm.cos(theta), radius * _libm.sin(theta)
 
 
-def scale_shift_float64(standard: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """``fma(x, std, mean)`` in float64, PyTorch's ``transformation::normal``."""
-    return fma_float64(standard, std, mean)
+def scale_shift_float64(standard: np.ndarray, mean: float, std: float, fused: bool = True) -> np.ndarray:
+    """``fma(x, std, mean)`` in float64, PyTorch's ``transformation::normal`` (``x * std + mean`` unfused)."""
+    if fused:
+        return fma_float64(standard, std, mean)
+    return standard * np.float64(std) + np.float64(mean)

@@ -155,7 +155,7 @@ class Generator:
         check_uniform_bounds(low, high, resolved)
         units = self._units(element_count(dims), resolved)
         affine = affine_float32 if resolved == np.float32 else affine_float64
-        return affine(units, low, high).reshape(dims)
+        return affine(units, low, high, fused=_platform.fma_contracted()).reshape(dims)
 
     # --------------------------------------------------------------- normals
 
@@ -215,7 +215,7 @@ class Generator:
         if dtype == np.float32:
             build = _platform.normal_kernel_build()
             if build != _platform.AVX2:
-                raise NotImplementedError(
+                raise _platform.UnsupportedKernel(
                     f"dtype=float32 with 16+ elements: Generator.{method} reproduces PyTorch's AVX2 normal kernel "
                     f"only, but this machine would run PyTorch's {build!r} kernel (libm logf/sinf/cosf)"
                 )
@@ -223,13 +223,14 @@ class Generator:
         else:
             fill = _box_muller.fill_blocks_float64
         units = self._units(count, dtype)
+        fused = _platform.fma_contracted()
         block = _FILL_PATH_MIN_ELEMENTS
         whole = count - count % block
         out = np.empty(count, dtype=dtype)
-        out[:whole] = fill(units[:whole], mean, std)
+        out[:whole] = fill(units[:whole], mean, std, fused)
         if whole != count:
             # PyTorch redraws the last 16 slots from fresh uniforms; the ragged leftovers are discarded.
-            out[count - block :] = fill(self._units(block, dtype), mean, std)
+            out[count - block :] = fill(self._units(block, dtype), mean, std, fused)
         return out
 
     def _normal_scalar(self, count: int, mean: float, std: float) -> np.ndarray:
@@ -248,7 +249,7 @@ class Generator:
             standard[filled:] = interleaved[:remaining]
             if remaining % 2:
                 self._cached_normal = float(cached[-1])
-        return _box_muller.scale_shift_float64(standard, mean, std)
+        return _box_muller.scale_shift_float64(standard, mean, std, _platform.fma_contracted())
 
     # -------------------------------------------------------------- integers
 

@@ -5,8 +5,9 @@
     uniform_(a, b):  v = fma(u, b - a, a), with a, b and b - a in the tensor's dtype,
                      then v = a where v rounded up to b
 
-(``transformation::uniform_real`` in ``ATen/core/TransformationHelper.h``; the CPU kernel is
-compiled with FMA contraction, so the affine map rounds once. Since torch 2.13 the CPU
+(``transformation::uniform_real`` in ``ATen/core/TransformationHelper.h``; PyTorch's AVX2
+build of the CPU kernel is compiled with FMA contraction, so the affine map rounds once; its
+x86-64 DEFAULT build rounds ``u * (b - a)`` first: ``fused=False`` below. Since torch 2.13 the CPU
 ``uniform_kernel`` in ``ATen/native/cpu/DistributionTemplates.h`` maps a result equal to
 ``to`` back to ``from``, keeping samples in ``[from, to)``.)
 """
@@ -35,22 +36,25 @@ def unit_float64(words64: np.ndarray) -> np.ndarray:
     return (words64 & _FLOAT64_MANTISSA_MASK).astype(np.float64) * _FLOAT64_UNIT
 
 
-def affine_float32(unit: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``fma(u, high - low, low)`` in float32 (bounds rounded to float32), ``high`` mapped to ``low``."""
+def affine_float32(unit: np.ndarray, low: float, high: float, fused: bool = True) -> np.ndarray:
+    """``fma(u, high - low, low)`` in float32 (bounds rounded to float32), ``high`` mapped to ``low``.
+
+    ``fused=False``: ``u * (high - low)`` rounded, then ``+ low`` rounded (PyTorch's build without FMA).
+    """
     low32, high32 = np.float32(low), np.float32(high)
     if low32 == 0 and high32 == 1:
         return unit.copy()  # u < 1 exactly: nothing to round or clamp
     width = np.float32(high32 - low32)
-    values = fma_float32(unit, width, low32)
+    values = fma_float32(unit, width, low32) if fused else (unit * width) + low32
     values[values == high32] = low32
     return values
 
 
-def affine_float64(unit: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``fma(u, high - low, low)`` in float64, ``high`` mapped to ``low``."""
+def affine_float64(unit: np.ndarray, low: float, high: float, fused: bool = True) -> np.ndarray:
+    """``fma(u, high - low, low)`` in float64, ``high`` mapped to ``low`` (``fused=False`` as above)."""
     low64, high64 = np.float64(low), np.float64(high)
     if low64 == 0 and high64 == 1:
         return unit.copy()  # u < 1 exactly: nothing to round or clamp
-    values = fma_float64(unit, high64 - low64, low64)
+    values = fma_float64(unit, high64 - low64, low64) if fused else (unit * (high64 - low64)) + low64
     values[values == high64] = low64
     return values
