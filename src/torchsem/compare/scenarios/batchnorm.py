@@ -34,7 +34,7 @@ import numpy as np
 from .._module_case import ErrorCase, Input, ModuleCase, register_module_cases
 from .._scenario import Scenario, Tolerance, register
 
-_SECTION = "torchsem.nn.BatchNorm (the document's bn1; semantics.md section 6)"
+_SECTION = "torchsem.nn.BatchNorm (the document's bn1; docs/semantics.md section 6)"
 _CHANNELS = 3
 _SHAPES = {2: (6, 3), 3: (4, 3, 5), 4: (3, 3, 2, 4), 5: (2, 3, 2, 3, 2)}
 _TORCH_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
