@@ -22,17 +22,17 @@ import optax
 from _show import Comparison
 
 from torchsem import autograd, optim
+from torchsem.compare import document_start
 from torchsem.losses import cross_entropy
 from torchsem.models import Net
-from torchsem.random import Generator, torch_init
 
 compare = Comparison("document/requires-grad-example-one")
 
 # seed_torch(1029); model = net(); x = torch.randn((3, 3, 8)); target = torch.tensor([1, 1, 1])
-generator = Generator(1029)  # PyTorch's CPU generator, bit for bit: the same weights and x
+# document_start draws the weights and x from torchsem.random.Generator(1029), PyTorch's CPU
+# generator bit for bit (torchsem.random.torch_init, then generator.randn): the same weights and x.
 model = Net()
-variables = torch_init(model, generator, jnp.zeros((3, 3, 8)), train=False)
-x = generator.randn((3, 3, 8))
+variables, (x,) = document_start()
 target = jnp.array([1, 1, 1])
 params, batch_stats = variables["params"], variables["batch_stats"]
 

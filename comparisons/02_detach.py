@@ -19,17 +19,15 @@ import jax.numpy as jnp
 from _show import Comparison
 
 from torchsem import autograd
+from torchsem.compare import document_start
 from torchsem.losses import cross_entropy
 from torchsem.models import Net
-from torchsem.random import Generator, torch_init
 
 compare = Comparison("document/detach-example-two")
 
 # seed_torch(1029); model = net()  (with x = x.detach() in forward); x = torch.randn((3, 3, 8))
-generator = Generator(1029)
 model = Net(detach=True)
-variables = torch_init(model, generator, jnp.zeros((3, 3, 8)), train=False)
-x = generator.randn((3, 3, 8))
+variables, (x,) = document_start()  # from torchsem.random.Generator(1029), PyTorch's generator replayed
 target = jnp.array([1, 1, 1])
 params, batch_stats = variables["params"], variables["batch_stats"]
 

@@ -20,16 +20,14 @@ import jax
 import jax.numpy as jnp
 from _show import Comparison
 
+from torchsem.compare import document_start
 from torchsem.models import Net
-from torchsem.random import Generator, torch_init
 
 compare = Comparison("document/eval-example-two")
 
 # seed_torch(1029); model = net(); x1..x4 = torch.randn((1, 3, 8)) four times
-generator = Generator(1029)
 model = Net()
-variables = torch_init(model, generator, jnp.zeros((1, 3, 8)), train=False)
-x1, x2, x3, x4 = (generator.randn((1, 3, 8)) for _ in range(4))
+variables, (x1, x2, x3, x4) = document_start([(1, 3, 8)] * 4)  # from torchsem.random.Generator(1029)
 params, batch_stats = variables["params"], variables["batch_stats"]
 
 

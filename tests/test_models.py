@@ -4,13 +4,11 @@ With numpy weights, the ``net`` scenario family (test_parity_catalogue.py, live 
 oracle) checks a train step, an eval step, the detach variant, the running-statistics trace and
 the state_dict round trip. Here, with live PyTorch: the document's own runs, seed 1029, with
 PyTorch's initial weights loaded into the JAX network (examples one and two, the eval-mode
-gradient, the running-mean trace of semantics.md sections 1, 2 and 5), and the module's
+gradient, the running-mean trace of docs/semantics.md sections 1, 2 and 5), and the module's
 structure and intermediates.
 """
 
 from __future__ import annotations
-
-import random
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +16,8 @@ import numpy as np
 import pytest
 from conftest import maybe_jit
 
-from torchsem.compare._torch_net import torch_net
+from torchsem.compare._document_net import RUNNING_MEAN_CALLS, TRACE_X_SHAPE
+from torchsem.compare._torch_net import torch_document_start
 from torchsem.convert import load_torch_state_dict, to_torch_state_dict
 from torchsem.losses import cross_entropy
 from torchsem.models import Net
@@ -28,14 +27,12 @@ def _init(detach: bool = False):
     return Net(detach=detach).init(jax.random.key(0), jnp.zeros((3, 3, 8)), train=False)
 
 
-def _document_run(detach: bool = False):
-    """The document's set-up: seed_torch(1029), net(), x = torch.randn((3, 3, 8))."""
+def _document_run(detach: bool = False, draws=((3, 3, 8),)):
+    """The document's set-up: seed_torch(1029), net(), then torch.randn of each shape in ``draws``."""
     import torch
 
-    random.seed(1029)
-    np.random.seed(1029)
-    torch.manual_seed(1029)
-    return torch, torch_net(detach=detach)
+    model, xs = torch_document_start(draws, detach=detach)
+    return torch, model, xs
 
 
 def _jax_grads(variables, x, train: bool, detach: bool = False):
@@ -52,8 +49,7 @@ def _jax_grads(variables, x, train: bool, detach: bool = False):
 
 @pytest.mark.live_torch
 def test_example_one_fc1_bias_grad_with_the_weight_frozen(jit):
-    torch, model = _document_run()
-    x = torch.randn((3, 3, 8))
+    torch, model, (x,) = _document_run()
     variables = load_torch_state_dict(_init(), model.state_dict())
     model.fc1.weight.requires_grad = False
     torch.nn.CrossEntropyLoss()(model(x), torch.tensor([1, 1, 1])).backward()
@@ -66,8 +62,7 @@ def test_example_one_fc1_bias_grad_with_the_weight_frozen(jit):
 
 @pytest.mark.live_torch
 def test_example_two_detach_fc1_weight_grad(jit):
-    torch, model = _document_run(detach=True)
-    x = torch.randn((3, 3, 8))
+    torch, model, (x,) = _document_run(detach=True)
     variables = load_torch_state_dict(_init(detach=True), model.state_dict())
     torch.nn.CrossEntropyLoss()(model(x), torch.tensor([1, 1, 1])).backward()
     assert model.bn1.weight.grad is None
@@ -82,8 +77,7 @@ def test_example_two_detach_fc1_weight_grad(jit):
 
 @pytest.mark.live_torch
 def test_eval_mode_fc1_weight_grad(jit):
-    torch, model = _document_run()
-    x = torch.randn((3, 3, 8))
+    torch, model, (x,) = _document_run()
     variables = load_torch_state_dict(_init(), model.state_dict())
     model.eval()
     torch.nn.CrossEntropyLoss()(model(x), torch.tensor([1, 1, 1])).backward()
@@ -98,8 +92,7 @@ def test_eval_mode_fc1_weight_grad(jit):
 
 @pytest.mark.live_torch
 def test_running_mean_trace(jit):
-    torch, model = _document_run()
-    xs = [torch.randn((1, 3, 8)) for _ in range(4)]
+    torch, model, xs = _document_run(draws=(TRACE_X_SHAPE,) * 4)
     variables = load_torch_state_dict(_init(), model.state_dict())
 
     def step(variables, x, train):
@@ -113,7 +106,7 @@ def test_running_mean_trace(jit):
     eval_step = maybe_jit(lambda v, x: step(v, x, False), jit)
     expected, actual = [model.bn1.running_mean.clone().numpy()], [np.asarray(variables["batch_stats"]["bn1"]["running_mean"])]
     with torch.no_grad():
-        for mode, i in (("train", 0), ("train", 1), ("eval", 2), ("eval", 3), ("train", 0), ("train", 1)):
+        for mode, i in RUNNING_MEAN_CALLS:
             model.train(mode == "train")
             model(xs[i])
             variables = (train_step if mode == "train" else eval_step)(variables, xs[i].numpy())

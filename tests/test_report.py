@@ -111,8 +111,10 @@ def test_plain_jax_shows_each_pitfall_against_pytorch(report):
     for name in ("bn1.weight.grad", "bn1.bias.grad"):
         assert two[name].expected is None and np.array_equal(two[name].actual, np.zeros(3, np.float32))
     no_grad = plain["document/no-grad-error"]
-    assert no_grad["loss.backward()"].expected.startswith("element 0 of tensors does not require grad")
-    assert no_grad["loss.backward()"].actual == NO_ERROR
+    assert no_grad["loss.backward() error message"].expected.startswith("element 0 of tensors does not require grad")
+    assert no_grad["loss.backward() error message"].actual == NO_ERROR
+    assert no_grad["loss.backward() error type"].expected == "RuntimeError"
+    assert no_grad["loss.backward() error type"].actual == NO_ERROR
     trace = plain[TRACE]
     assert all(c.ok for name, c in trace.items() if name.startswith("running_mean"))
     variance = [c for name, c in trace.items() if name.startswith("running_var")]

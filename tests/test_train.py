@@ -13,8 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from torchsem import convert, optim, train
+from torchsem import optim, train
 from torchsem.compare import get
+from torchsem.compare._document_net import net_variables
 from torchsem.compare._torch_net import torch_net
 from torchsem.losses import cross_entropy
 from torchsem.models import Net
@@ -23,10 +24,7 @@ PARAMS = ("bn1.weight", "bn1.bias", "fc1.weight", "fc1.bias")
 
 
 def _start(inputs, tx, detach=False):
-    model = Net(detach=detach)
-    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((3, 3, 8)))
-    variables = convert.load_torch_state_dict(variables, inputs["state"])
-    return model, train.TrainState.create(variables, tx)
+    return Net(detach=detach), train.TrainState.create(net_variables(inputs["state"]), tx)
 
 
 def _flat(params):

@@ -9,6 +9,7 @@ and the ``render_*`` functions) and the pytest parity suite both read the same c
 
 from ._authoring import error_outputs as error_outputs
 from ._authoring import jitted as jitted
+from ._document_net import document_start as document_start
 from ._module_case import ErrorCase as ErrorCase
 from ._module_case import Input as Input
 from ._module_case import ModuleCase as ModuleCase
@@ -48,7 +49,7 @@ from ._store import RecordedStore as RecordedStore
 from ._store import RecordingMissing as RecordingMissing
 
 __all__ = [
-    "error_outputs", "jitted", "ErrorCase", "Input", "ModuleCase", "register_module_cases",
+    "document_start", "error_outputs", "jitted", "ErrorCase", "Input", "ModuleCase", "register_module_cases",
     "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
     "Scenario", "ScenarioResult", "Tolerance", "as_outputs", "catalogue", "compare_output", "get",
     "get_oracle", "judge", "oracle_mode_from_env", "record", "register", "run_scenario", "torch_available",

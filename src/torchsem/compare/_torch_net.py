@@ -6,10 +6,12 @@ still imports without torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from ._document_net import DOCUMENT_SEED, DOCUMENT_X_SHAPE
 
 
 def torch_net_class(*, detach: bool = False, seen: dict[str, Any] | None = None):
@@ -57,3 +59,22 @@ def torch_net(state: Mapping[str, Any] | None = None, *, detach: bool = False, s
     if state is not None:
         model.load_state_dict({key: torch.from_numpy(np.array(value, copy=True)) for key, value in state.items()})
     return model
+
+
+def torch_document_start(draws: Sequence[Sequence[int]] = (DOCUMENT_X_SHAPE,), *, seed: int = DOCUMENT_SEED,
+                         detach: bool = False, seen: dict[str, Any] | None = None):
+    """``seed_torch(seed); model = net()`` and then one ``torch.randn(shape)`` per shape in ``draws``.
+
+    Of ``seed_torch``'s calls only ``torch.manual_seed`` reaches PyTorch's CPU generator (the
+    others seed Python's ``random``, numpy and CUDA), so it is the one made here. The JAX side
+    of the same start is :func:`torchsem.compare.document_start`.
+
+    Returns:
+      ``(model, xs)``: the new ``net`` (``detach`` and ``seen`` as :func:`torch_net_class`) and
+      the drawn tensors.
+    """
+    import torch
+
+    torch.manual_seed(int(seed))
+    model = torch_net(detach=detach, seen=seen)
+    return model, tuple(torch.randn(tuple(shape)) for shape in draws)

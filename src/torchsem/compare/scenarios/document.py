@@ -19,18 +19,21 @@ specify (the BatchNorm table, Dropout) are small numpy arrays shared by both sid
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from .._outputs import NO_ERROR
+from .._authoring import error_outputs, jitted
+from .._document_net import (
+    DOCUMENT_SEED,
+    DOCUMENT_X_SHAPE,
+    RUNNING_MEAN_TRACE,
+    TRACE_X_SHAPE,
+    document_start,
+)
 from .._scenario import Scenario, Tolerance, register
-from .._torch_net import torch_net_class
-
-SEED = 1029
-"""The document's ``seed_torch(1029)``."""
+from .._torch_net import torch_document_start
 
 BIT_EXACT = Tolerance(0.0, 0.0, reason="torchsem.random replays PyTorch's generator bit for bit")
 
@@ -40,22 +43,14 @@ _TRACE_INPUTS = ("x1", "x2", "x3", "x4")
 
 def _document_inputs() -> dict[str, np.ndarray]:
     # The seed and the document's targets, [1, 1, 1]; every tensor is drawn from the seed on each side.
-    return {"seed": np.int64(SEED), "target": np.array([1, 1, 1], np.int64)}
+    return {"seed": np.int64(DOCUMENT_SEED), "target": np.array([1, 1, 1], np.int64)}
 
 
 # ---------------------------------------------------------------------------------- PyTorch side
 
 def _torch_start(inputs: Mapping[str, Any], detach: bool = False, seen: dict | None = None):
-    """``seed_torch(1029); model = net(); x = torch.randn((3, 3, 8))``.
-
-    Of ``seed_torch``'s calls only ``torch.manual_seed`` reaches PyTorch's CPU generator (the
-    others seed Python's ``random``, numpy and CUDA), so it is the one made here.
-    """
-    import torch
-
-    torch.manual_seed(int(inputs["seed"]))
-    model = torch_net_class(detach=detach, seen=seen)()
-    x = torch.randn((3, 3, 8))
+    """``seed_torch(1029); model = net(); x = torch.randn((3, 3, 8))``."""
+    model, (x,) = torch_document_start(seed=int(inputs["seed"]), detach=detach, seen=seen)
     return model, x
 
 
@@ -78,39 +73,16 @@ def _grad_fn(tensor) -> str | None:
 # -------------------------------------------------------------------------------------- JAX side
 
 def _jax_start(inputs: Mapping[str, Any], detach: bool = False):
-    """``Generator(1029)``, ``Net`` initialised as PyTorch initialises ``net()``, then ``randn((3, 3, 8))``."""
+    """The same start from ``torchsem.random.Generator(1029)``: ``Net``, its variables and ``x``."""
     from torchsem.models import Net
 
-    variables, x = _drawn_start(int(inputs["seed"]))
+    variables, (x,) = document_start((DOCUMENT_X_SHAPE,), seed=int(inputs["seed"]))
     return Net(detach=detach), variables, x
-
-
-@functools.lru_cache(maxsize=4)
-def _drawn_start(seed: int):
-    """The starting weights and ``x`` drawn from ``torchsem.random.Generator(seed)``, made once per seed.
-
-    Several entries start from the same draws; the replay (a Flax ``init`` run eagerly, then
-    PyTorch's initialisation drawn in numpy) is deterministic, so it is done once per process.
-    """
-    import jax.numpy as jnp
-
-    from torchsem.models import Net
-    from torchsem.random import Generator, torch_init
-
-    generator = Generator(seed)
-    variables = torch_init(Net(), generator, jnp.zeros((3, 3, 8), jnp.float32), train=False)
-    return variables, generator.randn((3, 3, 8))
 
 
 def _jax_initial(variables, x) -> dict[str, Any]:
     fc1 = variables["params"]["fc1"]
     return {"init fc1.weight": fc1["weight"], "init fc1.bias": fc1["bias"], "x": x}
-
-
-def _maybe_jit(fun: Callable, jit: bool) -> Callable:
-    import jax
-
-    return jax.jit(fun) if jit else fun
 
 
 def _grads_by_name(grads) -> dict[str, Any]:
@@ -183,7 +155,7 @@ def _jax_example_one(inputs, jit):
         updates, _ = tx.update(grads, tx.init(params), params)
         return loss, grads, optax.apply_updates(params, updates)
 
-    loss, grads, stepped = _maybe_jit(step, jit)(variables["params"], variables["batch_stats"], x, inputs["target"])
+    loss, grads, stepped = jitted(step, jit)(variables["params"], variables["batch_stats"], x, inputs["target"])
     return {**_jax_initial(variables, x), "loss": loss, **_grads_by_name(grads),
             "fc1.weight after optimizer.step()": stepped["fc1"]["weight"],
             "fc1.bias after optimizer.step()": stepped["fc1"]["bias"]}
@@ -257,7 +229,7 @@ def _jax_example_two(inputs, jit):
 
         return autograd.value_and_grad(loss_fn)(params)
 
-    loss, grads = _maybe_jit(backward, jit)(variables["params"], variables["batch_stats"], x, inputs["target"])
+    loss, grads = jitted(backward, jit)(variables["params"], variables["batch_stats"], x, inputs["target"])
     return {**_jax_initial(variables, x), "loss": loss, **_grads_by_name(grads)}
 
 
@@ -354,7 +326,7 @@ def _jax_leaf(inputs, jit):
         features = net.apply(variables, x, train=True, mutable=["batch_stats", "intermediates"])[1]
         return retained, features["intermediates"]["reshape_out"][0]
 
-    retained, features = _maybe_jit(backward, jit)(
+    retained, features = jitted(backward, jit)(
         {"params": variables["params"], "perturbations": perturbed["perturbations"]}, x, inputs["target"])
     return {
         "a = torch.tensor([1.0])" + _GRAPH: _jax_graph_text(small["a"]),
@@ -384,6 +356,18 @@ register(Scenario(
 
 # ================================================================ 4. no_grad and its error
 
+_BACKWARD = "loss.backward()"
+
+
+def _backward(attempt: Callable[[], Any]) -> tuple[dict[str, str], Any]:
+    """Run ``loss.backward()`` or its JAX counterpart: its error type and message, and what it returned.
+
+    The outputs are ``"loss.backward() error type"`` and ``"... error message"`` (``NO_ERROR`` when it
+    did not raise); what it returned is None when it raised.
+    """
+    returned: list = []
+    outcome = error_outputs(lambda: returned.append(attempt()))
+    return {f"{_BACKWARD} {name}": value for name, value in outcome.items()}, (returned[0] if returned else None)
 
 
 def _torch_no_grad(inputs):
@@ -396,16 +380,12 @@ def _torch_no_grad(inputs):
         weight_requires_grad = model.fc1.weight.requires_grad
         output = model(x)
         loss = torch.nn.CrossEntropyLoss()(output, torch.tensor(inputs["target"]))
-        try:
-            loss.backward()
-            error = NO_ERROR
-        except RuntimeError as err:
-            error = str(err)
+        backward, _ = _backward(loss.backward)
     return {**initial, "fc1.weight" + _GRAPH: _torch_graph_text(model.fc1.weight),
             "fc1.weight.requires_grad inside no_grad": torch.tensor(weight_requires_grad),
             "features = x.reshape(N, -1)" + _GRAPH: _torch_graph_text(seen["reshape_out"]),
             "output" + _GRAPH: _torch_graph_text(output),
-            "output": output, "loss.backward()": error, "fc1.weight.grad": model.fc1.weight.grad,
+            "output": output, **backward, "fc1.weight.grad": model.fc1.weight.grad,
             "bn1.running_mean after the forward": model.bn1.running_mean}
 
 
@@ -417,27 +397,30 @@ def _jax_no_grad(inputs, jit):
     params, batch_stats = variables["params"], variables["batch_stats"]
     requires_grad = autograd.requires_grad_mask(params)
 
-    @autograd.no_grad
-    def forward(p, x):
+    def inside(p, x):  # the body of the `with torch.no_grad():` block
         return net.apply({"params": p, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"])
 
-    def loss_fn(p, x, target):
-        logits, _ = forward(p, x)
-        return cross_entropy(logits, target)
+    forward = autograd.no_grad(inside)
 
-    grads = None
-    try:
-        grads = autograd.grad(loss_fn, requires_grad=requires_grad)(params, x, inputs["target"])
-        error = NO_ERROR
-    except RuntimeError as err:
-        error = str(err)
-    output, new_state = _maybe_jit(forward, jit)(params, x)
+    def loss_through(apply: Callable):
+        def loss_fn(p, x, target):
+            logits, _ = apply(p, x)
+            return cross_entropy(logits, target)
+
+        return jitted(autograd.grad(loss_fn, requires_grad=requires_grad), jit)
+
+    # fc1.weight.requires_grad inside the block, observed: the block's own computation still
+    # differentiates fc1.weight (a gradient, not None); only what leaves the block carries none.
+    inside_grads = loss_through(inside)(params, x, inputs["target"])
+    # loss.backward() on what left the block: PyTorch's RuntimeError, and no gradient.
+    backward, grads = _backward(lambda: loss_through(forward)(params, x, inputs["target"]))
+    output, new_state = jitted(forward, jit)(params, x)
     graph = _jax_forward_graph(net, variables, x, train=True, no_grad=True)
     return {**_jax_initial(variables, x), "fc1.weight" + _GRAPH: _jax_graph_text(graph["params.fc1.weight"]),
-            "fc1.weight.requires_grad inside no_grad": np.bool_(requires_grad["fc1"]["weight"]),
+            "fc1.weight.requires_grad inside no_grad": np.bool_(inside_grads["fc1"]["weight"] is not None),
             "features = x.reshape(N, -1)" + _GRAPH: _jax_graph_text(graph["reshape_out"]),
             "output" + _GRAPH: _jax_graph_text(graph["output"]),
-            "output": output, "loss.backward()": error,
+            "output": output, **backward,
             "fc1.weight.grad": None if grads is None else grads["fc1"]["weight"],
             "bn1.running_mean after the forward": new_state["batch_stats"]["bn1"]["running_mean"]}
 
@@ -454,8 +437,8 @@ def _plain_no_grad(inputs):
                               mutable=["batch_stats"])
         return cross_entropy(jax.lax.stop_gradient(logits), inputs["target"])
 
-    grads = jax.jit(jax.grad(loss_fn))(variables["params"])
-    return {"loss.backward()": NO_ERROR, "fc1.weight.grad": grads["fc1"]["weight"]}
+    backward, grads = _backward(lambda: jax.jit(jax.grad(loss_fn))(variables["params"]))
+    return {**backward, "fc1.weight.grad": None if grads is None else grads["fc1"]["weight"]}
 
 
 register(Scenario(
@@ -507,10 +490,11 @@ def _jax_eval_one(inputs, jit):
 
         return autograd.value_and_grad(loss_fn, requires_grad=requires_grad)(params)
 
-    loss, grads = _maybe_jit(backward, jit)(variables["params"], variables["batch_stats"], x, inputs["target"])
+    loss, grads = jitted(backward, jit)(variables["params"], variables["batch_stats"], x, inputs["target"])
     stats = variables["batch_stats"]["bn1"]
     return {**_jax_initial(variables, x),
-            "fc1.weight.requires_grad after model.eval()": np.bool_(requires_grad["fc1"]["weight"]),
+            # observed: the eval-mode backward still gives fc1.weight a gradient (None if it did not require grad)
+            "fc1.weight.requires_grad after model.eval()": np.bool_(grads["fc1"]["weight"] is not None),
             "features = x.reshape(N, -1)" + _GRAPH: _jax_graph_text(graph["reshape_out"]),
             "loss": loss, **_grads_by_name(grads),
             "bn1.running_mean": stats["running_mean"], "bn1.num_batches_tracked": stats["num_batches_tracked"]}
@@ -531,43 +515,33 @@ register(Scenario(
 
 # ============================================ 5. model.eval(), example two: the running-mean trace
 
-_TRACE = (  # (what the document does before printing, mode, input)
-    ("init", None, None),
-    ("train x1", "train", 0),
-    ("train x2", "train", 1),
-    ("model.eval()", None, None),
-    ("eval x3", "eval", 2),
-    ("eval x4", "eval", 3),
-    ("model.train()", None, None),
-    ("train x1 again", "train", 0),
-    ("train x2 again", "train", 1),
-)
-
-
 def _trace_names() -> list[str]:
-    return [f"running_mean {i + 1}: after {label}" if i else "running_mean 1: init"
-            for i, (label, _, _) in enumerate(_TRACE)]
+    """The output name of each printed running mean, from the step's display label."""
+    return [f"running_mean {i + 1}: after {step.label}" if i else "running_mean 1: init"
+            for i, step in enumerate(RUNNING_MEAN_TRACE)]
 
 
 def _var_names() -> dict[int, str]:
-    return {i: f"running_var after {label}" for i, (label, mode, _) in enumerate(_TRACE) if mode == "train"}
+    """The running variance is also compared after every training call."""
+    return {i: f"running_var after {step.label}" for i, step in enumerate(RUNNING_MEAN_TRACE)
+            if step.mode == "train" and step.input is not None}
+
+
+def _trace_draws() -> tuple[tuple[int, ...], ...]:
+    """``net()``'s weights are drawn first, then ``x1..x4``, each ``randn((1, 3, 8))``."""
+    return (TRACE_X_SHAPE,) * len(_TRACE_INPUTS)
 
 
 def _torch_eval_two(inputs):
-    import torch
-
-    torch.manual_seed(int(inputs["seed"]))
-    model = torch_net_class()()
-    xs = [torch.randn((1, 3, 8)) for _ in range(4)]
+    model, xs = torch_document_start(_trace_draws(), seed=int(inputs["seed"]))
     outputs: dict[str, Any] = {name: x for name, x in zip(_TRACE_INPUTS, xs)}
     means, variances = _trace_names(), _var_names()
-    for i, (label, mode, index) in enumerate(_TRACE):
-        if label == "model.eval()":
-            model.eval()
-        elif label == "model.train()":
-            model.train()
-        elif index is not None:
-            model(xs[index])
+    for i, step in enumerate(RUNNING_MEAN_TRACE):
+        training = step.mode == "train"
+        if model.training != training:
+            model.train(training)  # the document's model.eval() / model.train()
+        if step.input is not None:
+            model(xs[step.input])
         outputs[means[i]] = model.bn1.running_mean.clone()
         if i in variances:
             outputs[variances[i]] = model.bn1.running_var.clone()
@@ -580,11 +554,11 @@ def _run_trace(apply_train: Callable, apply_eval: Callable, batch_stats, xs,
     """The document's sequence of calls; ``read(batch_stats)`` gives (running mean, running var, count)."""
     outputs: dict[str, Any] = {}
     means, variances = _trace_names(), _var_names()
-    for i, (_, mode, index) in enumerate(_TRACE):
-        if mode == "train":
-            batch_stats = apply_train(batch_stats, xs[index])
-        elif mode == "eval":
-            apply_eval(batch_stats, xs[index])
+    for i, step in enumerate(RUNNING_MEAN_TRACE):
+        if step.input is not None and step.mode == "train":
+            batch_stats = apply_train(batch_stats, xs[step.input])
+        elif step.input is not None:  # an eval call: it returns no statistics to carry on
+            apply_eval(batch_stats, xs[step.input])
         mean, var, _ = read(batch_stats)
         outputs[means[i]] = mean
         if i in variances:
@@ -598,24 +572,11 @@ def _read_torchsem_stats(batch_stats) -> tuple[Any, Any, Any]:
     return bn1["running_mean"], bn1["running_var"], bn1["num_batches_tracked"]
 
 
-@functools.lru_cache(maxsize=4)
-def _drawn_trace(seed: int):
-    """``net()``'s weights and then ``x1..x4``, each ``randn((1, 3, 8))``, drawn in the document's order."""
-    import jax.numpy as jnp
-
-    from torchsem.models import Net
-    from torchsem.random import Generator, torch_init
-
-    generator = Generator(seed)
-    variables = torch_init(Net(), generator, jnp.zeros((1, 3, 8), jnp.float32), train=False)
-    return variables, tuple(generator.randn((1, 3, 8)) for _ in range(4))
-
-
 def _jax_eval_two(inputs, jit):
     from torchsem.models import Net
 
     net = Net()
-    variables, xs = _drawn_trace(int(inputs["seed"]))
+    variables, xs = document_start(_trace_draws(), seed=int(inputs["seed"]))
     params = variables["params"]
 
     def train(batch_stats, x):  # model.train(); model(x): batch statistics, running ones updated
@@ -625,7 +586,7 @@ def _jax_eval_two(inputs, jit):
     def evaluate(batch_stats, x):  # model.eval(); model(x): running statistics, nothing mutable
         return net.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
 
-    trace = _run_trace(_maybe_jit(train, jit), _maybe_jit(evaluate, jit), variables["batch_stats"], xs,
+    trace = _run_trace(jitted(train, jit), jitted(evaluate, jit), variables["batch_stats"], xs,
                        _read_torchsem_stats)
     return {**dict(zip(_TRACE_INPUTS, xs)), **trace}
 
@@ -646,7 +607,7 @@ def _plain_eval_two(inputs):
             x = nn.BatchNorm(use_running_average=not train, axis=1, momentum=0.9, epsilon=1e-5, name="bn1")(x)
             return Linear(12, 4)(x.reshape(x.shape[0], -1))
 
-    _, xs = _drawn_trace(int(inputs["seed"]))  # the same x1..x4, drawn after net()'s weights as in PyTorch
+    _, xs = document_start(_trace_draws(), seed=int(inputs["seed"]))  # x1..x4, drawn after net()'s weights
     net = FlaxNet()
     variables = net.init(jax.random.key(0), jnp.zeros((1, 3, 8), jnp.float32), train=False)
 
@@ -749,8 +710,8 @@ def _jax_batchnorm(training: bool, track: bool):
                 variables["params"], x)
             return y, new_state.get("batch_stats", variables.get("batch_stats")), grads
 
-        y, stats, (param_grads, input_grad) = _maybe_jit(run, jit)(variables, jnp.asarray(inputs["x1"]),
-                                                                   jnp.asarray(inputs["cotangent"]))
+        y, stats, (param_grads, input_grad) = jitted(run, jit)(variables, jnp.asarray(inputs["x1"]),
+                                                               jnp.asarray(inputs["cotangent"]))
         stats = stats or {}
         return {"output": y, "running_mean": stats.get("running_mean"), "running_var": stats.get("running_var"),
                 "num_batches_tracked": stats.get("num_batches_tracked"),
@@ -854,7 +815,7 @@ def _jax_momentum_none(inputs, jit):
         y, state = bn.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
         return y, {**variables, **state}
 
-    train = _maybe_jit(train, jit)
+    train = jitted(train, jit)
     outputs: dict[str, Any] = {}
     for b in range(1, _MOMENTUM_NONE_BATCHES + 1):
         outputs[f"output {b}"], variables = train(variables, jnp.asarray(inputs[f"x{b}"]))
@@ -953,7 +914,7 @@ def _jax_dropout(inputs, jit):
                 Dropout(0.0).apply({}, x, deterministic=False), Dropout(1.0).apply({}, x, deterministic=False),
                 train(many, keys[2]))
 
-    y, grad, evaluated, nograd, p0, p1, many_out = _maybe_jit(run, jit)(x, many, keys)
+    y, grad, evaluated, nograd, p0, p1, many_out = jitted(run, jit)(x, many, keys)
     return _dropout_summary(y, grad, evaluated, nograd, p0, p1, many_out, inputs["x"])
 
 

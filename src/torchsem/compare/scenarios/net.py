@@ -10,34 +10,23 @@ variant (example two), and the state_dict round trip and strict-mode errors.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .._outputs import NO_ERROR
+from .._authoring import error_outputs, jitted
+from .._document_net import RUNNING_MEAN_CALLS, net_variables, random_net_state
 from .._scenario import Scenario, register
 
 _SECTION = "The document's network: pool1 -> bn1 -> reshape -> fc1, CrossEntropyLoss"
 _PARAMS = ("bn1.weight", "bn1.bias", "fc1.weight", "fc1.bias")
 
 
-def _state(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    bound = 1 / math.sqrt(12)
-    return {
-        "bn1.weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
-        "bn1.bias": rng.normal(0.0, 0.5, 3).astype(np.float32),
-        "bn1.running_mean": rng.normal(0.0, 0.3, 3).astype(np.float32),
-        "bn1.running_var": rng.uniform(0.5, 2.0, 3).astype(np.float32),
-        "bn1.num_batches_tracked": np.array(5, np.int64),
-        "fc1.weight": rng.uniform(-bound, bound, (4, 12)).astype(np.float32),
-        "fc1.bias": rng.uniform(-bound, bound, 4).astype(np.float32),
-    }
-
-
 def _inputs(seed: int, batches: int = 1, batch_size: int = 3):
     def make() -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
-        inputs: dict = {"state": _state(rng)}
+        inputs: dict = {"state": random_net_state(rng)}
         for i in range(batches):
             inputs[f"x{i}"] = rng.standard_normal((batch_size, 3, 8)).astype(np.float32)
             inputs[f"target{i}"] = rng.integers(0, 4, batch_size).astype(np.int64)
@@ -83,16 +72,13 @@ def _torch_step(train: bool, detach: bool = False):
     return program
 
 
-_TRACE = (("train", 0), ("train", 1), ("eval", 2), ("eval", 3), ("train", 0), ("train", 1))
-
-
 def _torch_trace(inputs):
     import torch
 
     model = _torch_model(inputs)
     outputs = {}
     with torch.no_grad():
-        for step, (mode, i) in enumerate(_TRACE):
+        for step, (mode, i) in enumerate(RUNNING_MEAN_CALLS):
             model.train(mode == "train")
             outputs[f"output{step}"] = model(torch.from_numpy(inputs[f"x{i}"]))
             outputs.update(_torch_stats(model, f"{step}"))
@@ -102,14 +88,7 @@ def _torch_trace(inputs):
 # --- JAX side -----------------------------------------------------------------------------
 
 def _jax_variables(inputs):
-    import jax
-    import jax.numpy as jnp
-
-    from torchsem.convert import load_torch_state_dict
-    from torchsem.models import Net
-
-    variables = Net().init(jax.random.key(0), jnp.zeros((2, 3, 8)), train=False)
-    return load_torch_state_dict(variables, _state_of(inputs))
+    return net_variables(_state_of(inputs))
 
 
 def _jax_stats(batch_stats, suffix: str = "") -> dict:
@@ -138,10 +117,8 @@ def _jax_step(train: bool, detach: bool = False):
                 loss_fn, argnums=(0, 1), has_aux=True)(params, x)
             return output, loss, grads, x_grad, new_stats
 
-        if jit:
-            step = jax.jit(step)
-        output, loss, grads, x_grad, new_stats = step(variables["params"], variables["batch_stats"], inputs["x0"],
-                                                      inputs["target0"].astype(np.int32))
+        output, loss, grads, x_grad, new_stats = jitted(step, jit)(
+            variables["params"], variables["batch_stats"], inputs["x0"], inputs["target0"].astype(np.int32))
         outputs = {"output": output, "loss": loss}
         names = ("fc1.weight", "fc1.bias") if detach else _PARAMS
         for name in names:
@@ -154,8 +131,6 @@ def _jax_step(train: bool, detach: bool = False):
 
 
 def _jax_trace(inputs, jit: bool):
-    import jax
-
     from torchsem.models import Net
 
     model = Net()
@@ -168,10 +143,9 @@ def _jax_trace(inputs, jit: bool):
     def eval_step(variables, x):
         return model.apply(variables, x, train=False), variables
 
-    if jit:
-        train_step, eval_step = jax.jit(train_step), jax.jit(eval_step)
+    train_step, eval_step = jitted(train_step, jit), jitted(eval_step, jit)
     outputs = {}
-    for step, (mode, i) in enumerate(_TRACE):
+    for step, (mode, i) in enumerate(RUNNING_MEAN_CALLS):
         output, variables = (train_step if mode == "train" else eval_step)(variables, inputs[f"x{i}"])
         outputs[f"output{step}"] = output
         outputs.update(_jax_stats(variables["batch_stats"], f"{step}"))
@@ -187,13 +161,10 @@ def _torch_round_trip(inputs):
 
 
 def _jax_round_trip(inputs, jit: bool):
-    import jax
-
     from torchsem.convert import to_torch_state_dict
 
-    variables = _jax_variables(inputs)
-    if jit:  # a jitted identity sorts dict keys: the order must still be PyTorch's
-        variables = jax.jit(lambda v: v)(variables)
+    # Jitted, the variables pass through an identity, which sorts dict keys: the order must still be PyTorch's.
+    variables = jitted(lambda v: v, jit)(_jax_variables(inputs))
     state = to_torch_state_dict(variables)
     outputs = {"keys": ",".join(state), "dtypes": ",".join(str(v.dtype) for v in state.values())}
     return {**outputs, **state}
@@ -209,9 +180,14 @@ def _bad_state(inputs) -> dict[str, np.ndarray]:
     return state
 
 
-def _error_body(message: str) -> str:
-    # The first line names the model's class in PyTorch and "variables" in torchsem.
-    return message.split("\n", 1)[1] if "\n" in message else message
+def _load_error(attempt: Callable[[], Any]) -> dict[str, str]:
+    """The error type and message of loading the bad state, less the message's first line.
+
+    The first line names the model's class in PyTorch and "variables" in torchsem.
+    """
+    outcome = error_outputs(attempt)
+    message = outcome["error message"]
+    return {**outcome, "error message": message.split("\n", 1)[1] if "\n" in message else message}
 
 
 def _torch_strict(strict: bool):
@@ -219,11 +195,8 @@ def _torch_strict(strict: bool):
         import torch
 
         model = _torch_model(inputs)
-        try:
-            model.load_state_dict({k: torch.from_numpy(v) for k, v in _bad_state(inputs).items()}, strict=strict)
-        except RuntimeError as error:
-            return {"message": _error_body(str(error))}
-        return {"message": NO_ERROR}
+        bad = {k: torch.from_numpy(v) for k, v in _bad_state(inputs).items()}
+        return _load_error(lambda: model.load_state_dict(bad, strict=strict))
     return program
 
 
@@ -232,11 +205,8 @@ def _jax_strict(strict: bool):
         from torchsem.convert import load_torch_state_dict
 
         # A host-side conversion: no tracing involved, jit or not.
-        try:
-            load_torch_state_dict(_jax_variables(inputs), _bad_state(inputs), strict=strict)
-        except RuntimeError as error:
-            return {"message": _error_body(str(error))}
-        return {"message": NO_ERROR}
+        variables = _jax_variables(inputs)
+        return _load_error(lambda: load_torch_state_dict(variables, _bad_state(inputs), strict=strict))
     return program
 
 
