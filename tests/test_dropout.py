@@ -36,7 +36,7 @@ def test_kept_entries_equal_pytorchs_bit_for_bit_under_its_mask(p, jit):
 @pytest.mark.parametrize("p", _P)
 def test_mask_statistics(p, jit):
     n = 200_000
-    y = maybe_jit(lambda key: Dropout(p).apply({}, jnp.ones(n), rngs={"dropout": key}), jit)(jax.random.key(3))
+    y = maybe_jit(lambda key: Dropout(p).apply({}, jnp.ones(n), deterministic=False, rngs={"dropout": key}), jit)(jax.random.key(3))
     kept = np.asarray(y) != 0
     # The kept fraction of n Bernoulli(1-p) draws has sd sqrt(p(1-p)/n) <= 1.1e-3; 5 sd allowed.
     assert abs(kept.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / n)
@@ -45,60 +45,70 @@ def test_mask_statistics(p, jit):
 
 
 def test_masks_are_independent_elementwise():
-    y = np.asarray(Dropout(0.5).apply({}, jnp.ones((1000, 200)), rngs={"dropout": jax.random.key(0)})) != 0
+    y = np.asarray(Dropout(0.5, deterministic=False).apply({}, jnp.ones((1000, 200)), rngs={"dropout": jax.random.key(0)})) != 0
     # Neighbouring entries: P(both kept) = 1/4 when independent; sd of the estimate ~1e-3.
     assert abs((y[:, 1:] & y[:, :-1]).mean() - 0.25) < 6e-3
     assert abs((y[1:] & y[:-1]).mean() - 0.25) < 6e-3
 
 
 def test_same_key_same_mask_other_key_other_mask(jit):
-    run = maybe_jit(lambda key: Dropout(0.5).apply({}, jnp.ones(256), rngs={"dropout": key}), jit)
+    run = maybe_jit(lambda key: Dropout(0.5, deterministic=False).apply({}, jnp.ones(256), rngs={"dropout": key}), jit)
     np.testing.assert_array_equal(run(jax.random.key(0)), run(jax.random.key(0)))
     assert not np.array_equal(run(jax.random.key(0)), run(jax.random.key(1)))
 
 
 def test_explicit_rng_argument_replaces_the_stream():
     key = jax.random.key(7)
-    a = Dropout(0.5).apply({}, jnp.ones(64), rng=key)
-    b = Dropout(0.5).apply({}, jnp.ones(64), rngs={"dropout": jax.random.key(8)})
-    c = Dropout(0.5).apply({}, jnp.ones(64), rng=key)
+    a = Dropout(0.5, deterministic=False).apply({}, jnp.ones(64), rng=key)
+    b = Dropout(0.5, deterministic=False).apply({}, jnp.ones(64), rngs={"dropout": jax.random.key(8)})
+    c = Dropout(0.5, deterministic=False).apply({}, jnp.ones(64), rng=key)
     np.testing.assert_array_equal(a, c)
     assert not np.array_equal(a, b)
 
 
 def test_missing_rng_stream_in_training_names_it():
     with pytest.raises(ValueError, match=r"needs a PRNG key for the 'dropout' rng stream: pass rngs=\{'dropout': key\}"):
-        Dropout(0.5).apply({}, jnp.ones(4))
+        Dropout(0.5).apply({}, jnp.ones(4), deterministic=False)
 
 
 def test_custom_rng_collection_is_named_in_the_error_and_used():
     with pytest.raises(ValueError, match="'noise' rng stream"):
-        Dropout(0.5, rng_collection="noise").apply({}, jnp.ones(4), rngs={"dropout": jax.random.key(0)})
-    Dropout(0.5, rng_collection="noise").apply({}, jnp.ones(4), rngs={"noise": jax.random.key(0)})
+        Dropout(0.5, False, rng_collection="noise").apply({}, jnp.ones(4), rngs={"dropout": jax.random.key(0)})
+    Dropout(0.5, False, rng_collection="noise").apply({}, jnp.ones(4), rngs={"noise": jax.random.key(0)})
 
 
-@pytest.mark.parametrize("field, call, eval_mode", [
-    (False, None, False), (True, None, True), (False, True, True), (True, False, False),
-])
-def test_call_argument_wins_over_the_field(field, call, eval_mode, jit):
+@pytest.mark.parametrize("field, call, eval_mode", [(False, None, False), (True, None, True),
+                                                    (None, False, False), (None, True, True)])
+def test_the_mode_is_given_once_field_or_call(field, call, eval_mode, jit):
     x = jnp.arange(1, 65, dtype=jnp.float32)
     y = maybe_jit(lambda v: Dropout(0.5, deterministic=field).apply({}, v, deterministic=call,
                                                                     rngs={"dropout": jax.random.key(0)}), jit)(x)
     assert np.array_equal(y, x) == eval_mode
 
 
-def test_modules_start_in_training_mode_like_pytorch():
-    assert Dropout().deterministic is False and Dropout().p == 0.5
+@pytest.mark.parametrize("field, call", [(False, True), (True, False), (True, True)])
+def test_giving_the_mode_twice_is_an_error_as_flax_merge_param(field, call):
+    with pytest.raises(ValueError, match=r'Dropout: Parameter "deterministic" was passed to the constructor and at '
+                                         r"call time\. Should be passed just once\. \(True: PyTorch's eval\(\)"):
+        Dropout(0.5, deterministic=field).apply({}, jnp.ones(4), deterministic=call, rngs={"dropout": jax.random.key(0)})
+
+
+def test_the_mode_has_no_silent_default_like_batchnorm():
+    """PyTorch modules start in train(); a Flax layer that silently trains where eval was meant is a bug."""
+    assert Dropout().deterministic is None and Dropout().p == 0.5
+    with pytest.raises(ValueError, match=r'Dropout: Parameter "deterministic" must be passed to the constructor or '
+                                         r"at call time"):
+        Dropout(0.5).apply({}, jnp.ones(4), rngs={"dropout": jax.random.key(0)})
 
 
 def test_eval_and_p0_return_the_input_without_an_rng():
     x = jnp.arange(5.0)
     assert Dropout(0.5).apply({}, x, deterministic=True) is x
-    assert Dropout(0.0).apply({}, x) is x
+    assert Dropout(0.0).apply({}, x, deterministic=False) is x
 
 
 def test_empty_input_needs_no_rng():
-    assert Dropout(0.5).apply({}, jnp.zeros((0, 3))).shape == (0, 3)
+    assert Dropout(0.5).apply({}, jnp.zeros((0, 3)), deterministic=False).shape == (0, 3)
 
 
 @pytest.mark.parametrize("p", [1.5, -0.1, 2])
@@ -121,7 +131,7 @@ def test_gradient_is_the_mask_times_the_scale(jit):
     key = jax.random.key(5)
 
     def f(v):
-        return Dropout(0.25).apply({}, v, rngs={"dropout": key})
+        return Dropout(0.25).apply({}, v, deterministic=False, rngs={"dropout": key})
 
     x = jnp.linspace(1.0, 2.0, 128)
     y = f(x)

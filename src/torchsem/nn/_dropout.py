@@ -8,6 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ._mode import merge_mode
+
 
 def _check_probability(p: float) -> None:
     if not isinstance(p, numbers.Real):
@@ -41,15 +43,18 @@ class Dropout(nn.Module):
 
     Attributes:
       p: the probability of an element being zeroed, in ``[0, 1]``.
-      deterministic: eval mode when True (PyTorch's ``model.eval()``); the call argument of the
-        same name, when given, takes precedence. PyTorch modules start in training mode, hence False.
+      deterministic: eval mode when True (PyTorch's ``model.eval()``), training when False; give
+        it here or to the call, not both (Flax's ``nn.merge_param``). There is no default:
+        PyTorch modules start in training mode, but a layer that silently trains where the
+        caller meant eval (or the reverse) is the bug torchsem exists to prevent, and
+        ``BatchNorm``'s ``use_running_average`` is required in the same way.
       rng_collection: the rng stream the mask is drawn from.
 
     Reproduces ``torch.nn.Dropout(p=0.5)`` (``inplace`` has no meaning for immutable arrays).
     """
 
     p: float = 0.5
-    deterministic: bool = False
+    deterministic: bool | None = None
     rng_collection: str = "dropout"
 
     def __post_init__(self) -> None:
@@ -62,7 +67,7 @@ class Dropout(nn.Module):
 
         Args:
           input: any shape, floating point.
-          deterministic: eval mode when True; None uses the attribute.
+          deterministic: eval mode when True; exactly one of this and the attribute is given.
           rng: an explicit PRNG key in place of the ``rng_collection`` stream.
 
         Returns:
@@ -71,7 +76,8 @@ class Dropout(nn.Module):
         input = jnp.asarray(input)
         if not jnp.issubdtype(input.dtype, jnp.inexact):
             raise TypeError(f"Dropout: input must be floating point, got {input.dtype}")
-        eval_mode = self.deterministic if deterministic is None else deterministic
+        eval_mode = merge_mode("Dropout", "deterministic", self.deterministic, deterministic,
+                               "True: PyTorch's eval(), False: train()")
         if eval_mode or self.p == 0 or input.size == 0:
             return input
         if self.p == 1:

@@ -55,7 +55,7 @@ def _train_jax(p: float):
         layer = Dropout(p)
 
         def run(v, key):
-            return layer.apply({}, v, rngs={"dropout": key})
+            return layer.apply({}, v, deterministic=False, rngs={"dropout": key})
 
         if jit:
             run = jax.jit(run)
