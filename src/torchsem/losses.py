@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["cross_entropy"]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -20,7 +22,7 @@ def _is_traced(value: Any) -> bool:
 def _check_weight(weight: Any, n_classes: int, prefix: str) -> jax.Array:
     weight = jnp.asarray(weight)
     if weight.ndim != 1 or weight.shape[0] != n_classes:
-        raise ValueError(f"{prefix}weight tensor should be defined either for all {n_classes} classes or no classes "
+        raise InputError(f"{prefix}weight tensor should be defined either for all {n_classes} classes or no classes "
                          f"but got weight tensor of shape: {list(weight.shape)}")
     if not jnp.issubdtype(weight.dtype, jnp.floating):
         raise TypeError(f"cross_entropy: weight must be floating point, got {weight.dtype}")
@@ -162,7 +164,7 @@ def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None 
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if not 0.0 <= label_smoothing <= 1.0:
         # PyTorch raises above 1 and silently ignores a negative value; both are refused here.
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+        raise InputError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
     if input.ndim < 1:
         raise ValueError("cross_entropy: input must have a class axis: (C,), (N, C) or (N, C, d1, ...), got a 0-d array")
     if not jnp.issubdtype(input.dtype, jnp.floating):
@@ -175,7 +177,7 @@ def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None 
         if not jnp.issubdtype(target.dtype, jnp.floating):
             raise TypeError(f"Expected floating point type for target with class probabilities, got {target.dtype}")
         if ignore_index >= 0:
-            raise ValueError("ignore_index is not supported for floating point target")
+            raise InputError("ignore_index is not supported for floating point target")
         if weight is not None:
             weight = _check_weight(weight, n_classes, "cross_entropy: ")
         return _probability_targets(_log_softmax(input, row_max, log_sum), target, weight, reduction,
@@ -192,13 +194,13 @@ def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None 
                 raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
             target = target.reshape(())
         elif target.ndim != 0:
-            raise ValueError("0D or 1D target tensor expected, multi-target not supported")
+            raise InputError("0D or 1D target tensor expected, multi-target not supported")
     elif input.ndim == 2:
         if target.ndim != 1:
-            raise ValueError("0D or 1D target tensor expected, multi-target not supported")
+            raise InputError("0D or 1D target tensor expected, multi-target not supported")
     elif target.shape[1:] != input.shape[2:]:
         expected = [input.shape[0], *input.shape[2:]]
-        raise ValueError(f"Expected target size {expected}, got {list(target.shape)}")
+        raise InputError(f"Expected target size {expected}, got {list(target.shape)}")
     if not jnp.issubdtype(target.dtype, jnp.integer):
         raise TypeError(f"cross_entropy: class-index targets must be integers, got {target.dtype} "
                         "(class probabilities must have the input's shape)")

@@ -1,12 +1,3 @@
-"""The error type for bad input where PyTorch raises ``RuntimeError``."""
+"""torchsem.nn's modules raise :class:`torchsem.errors.InputError`; imported here for them."""
 
-from __future__ import annotations
-
-
-class InputError(RuntimeError, ValueError):
-    """Bad input that PyTorch rejects with a ``RuntimeError`` (a shape that does not fit the module).
-
-    It is a ``RuntimeError``, so code written against PyTorch (``except RuntimeError``) catches
-    it, and a ``ValueError``, the Python convention for a bad argument value. The message
-    explains the problem in torchsem's terms and then quotes PyTorch's own message.
-    """
+from ..errors import InputError as InputError

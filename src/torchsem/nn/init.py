@@ -22,6 +22,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._errors import InputError
+
 __all__ = [
     "Initializer",
     "calculate_fan_in_and_fan_out",
@@ -132,7 +134,7 @@ def uniform(a: float = 0.0, b: float = 1.0) -> Initializer:
     """
     if a > b:
         # PyTorch's message comes from C++, which prints doubles like Python's :g.
-        raise ValueError(f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}")
+        raise InputError(f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}")
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         dtype = _check_float_dtype(dtype, "uniform")
@@ -152,7 +154,7 @@ def normal(mean: float = 0.0, std: float = 1.0) -> Initializer:
       A Flax initialiser.
     """
     if std < 0:
-        raise ValueError(f"normal expects std >= 0.0, but found std {std:g}")
+        raise InputError(f"normal expects std >= 0.0, but found std {std:g}")
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         dtype = _check_float_dtype(dtype, "normal")

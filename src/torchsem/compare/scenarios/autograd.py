@@ -2,7 +2,8 @@
 
 Each entry runs a small PyTorch program and the same operations in JAX through
 :mod:`torchsem.autograd`, and compares what PyTorch's ``.grad`` holds after ``backward()``
-(``None`` must match ``None``; zeros are not None), the error ``backward()`` raises, or what
+(``None`` must match ``None``; zeros are not None), the error ``backward()`` raises (its type
+and message, :func:`torchsem.compare.error_outputs`), or what
 ``requires_grad`` / ``is_leaf`` / ``grad_fn`` say about every value.
 
 The small programs are written once against an operation vocabulary (:class:`TorchOps`,
@@ -19,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import NO_ERROR
+from .._authoring import error_outputs, jitted
+from .._outputs import NO_ERROR as NO_ERROR  # the text of "no error", for the random-program tests
 from .._scenario import Scenario, register
 
 SEED = 1029
@@ -147,30 +149,36 @@ Program = Callable[[Any, Mapping[str, Any]], Any]
 
 def torch_program_grads(inputs: Mapping[str, np.ndarray], program: Program, requires_grad: Mapping[str, bool]
                         ) -> dict[str, Any]:
-    """Run ``program`` in PyTorch: ``requires_grad_`` per input, ``loss.backward()``, every ``.grad``."""
+    """Run ``program`` in PyTorch: ``requires_grad_`` per input, ``loss.backward()``, every ``.grad``.
+
+    The error outputs are those of ``requires_grad_`` or ``backward()``, whichever raises; when
+    ``requires_grad_`` raises, the loss is that of the same program on tensors that require no grad.
+    """
     import torch
 
     tensors = {name: torch.tensor(value) for name, value in inputs.items()}
-    error = NO_ERROR
-    try:
+    losses = []
+
+    def backward() -> None:
         for name, tensor in tensors.items():
             tensor.requires_grad_(bool(requires_grad.get(name, False)))
-    except RuntimeError as err:
-        error = str(err)
+        losses.append(program(TorchOps(), tensors))
+        losses[0].backward()
+
+    error = error_outputs(backward)
+    if not losses:
         tensors = {name: torch.tensor(value) for name, value in inputs.items()}
-    loss = program(TorchOps(), tensors)
-    if error == NO_ERROR:
-        try:
-            loss.backward()
-        except RuntimeError as err:
-            error = str(err)
-    return {"loss": loss.detach(), "backward": error, **{f"{name}.grad": t.grad for name, t in tensors.items()}}
+        losses.append(program(TorchOps(), tensors))
+    return {"loss": losses[0].detach(), **error, **{f"{name}.grad": t.grad for name, t in tensors.items()}}
 
 
 def jax_program_grads(inputs: Mapping[str, np.ndarray], jit: bool, program: Program,
                       requires_grad: Mapping[str, bool]) -> dict[str, Any]:
-    """Run ``program`` in JAX with :func:`torchsem.autograd.value_and_grad` over all inputs."""
-    import jax
+    """Run ``program`` in JAX with :func:`torchsem.autograd.value_and_grad` over all inputs.
+
+    When it raises (PyTorch's ``backward()`` or ``requires_grad_`` error), no gradient exists: every
+    ``.grad`` is None, as PyTorch's after a ``backward()`` that raised, and the loss is the program's.
+    """
     import jax.numpy as jnp
 
     from torchsem import autograd
@@ -182,15 +190,11 @@ def jax_program_grads(inputs: Mapping[str, np.ndarray], jit: bool, program: Prog
     def loss_fn(tensors):
         return program(ops, tensors)
 
-    value_and_grad = autograd.value_and_grad(loss_fn, requires_grad=mask)
-    try:
-        loss, grads = (jax.jit(value_and_grad) if jit else value_and_grad)(args)
-        error = NO_ERROR
-    except RuntimeError as err:
-        error = str(err)
-        loss = (jax.jit(loss_fn) if jit else loss_fn)(args)
-        grads = {name: None for name in inputs}
-    return {"loss": loss, "backward": error, **{f"{name}.grad": grads[name] for name in inputs}}
+    value_and_grad = jitted(autograd.value_and_grad(loss_fn, requires_grad=mask), jit)
+    results = []
+    error = error_outputs(lambda: results.append(value_and_grad(args)))
+    loss, grads = results[0] if results else (jitted(loss_fn, jit)(args), dict.fromkeys(inputs))
+    return {"loss": loss, **error, **{f"{name}.grad": grads[name] for name in inputs}}
 
 
 def _inputs(seed: int, **shapes: Any) -> Callable[[], dict[str, np.ndarray]]:
@@ -528,7 +532,6 @@ def _torch_leaf_rules(inputs):
 
 
 def _jax_leaf_rules(inputs, jit):
-    import jax
     import jax.numpy as jnp
 
     from torchsem import autograd
@@ -539,7 +542,7 @@ def _jax_leaf_rules(inputs, jit):
         return {"b": a + 1, "c": c, "d": d, "e": w.astype(jnp.int32).astype(jnp.float32), "f": d * w,
                 "g": autograd.no_grad(lambda x: x * 3)(w)}
 
-    graph = autograd.inspect_graph(jax.jit(program) if jit else program, jnp.asarray(inputs["a"]),
+    graph = autograd.inspect_graph(jitted(program, jit), jnp.asarray(inputs["a"]),
                                    jnp.asarray(inputs["w"]), requires_grad=(False, True))
     return _jax_describe(graph, {k: k for k in ("a", "w", "b", "c", "d", "e", "f", "g")})
 
@@ -623,15 +626,14 @@ def _torch_grad_fn_names(inputs):
 def _jax_grad_fn_names(inputs, jit):
     import jax
     import jax.numpy as jnp
-    import jax.scipy.special  # noqa: F401  (jax.scipy is a lazily imported submodule)
+    import jax.scipy.special  # jax.scipy is a lazily imported submodule
 
     from torchsem import autograd
 
     def program(w, v, b):
         return {op: jax_side(jax, w, v, b) for op, (_, jax_side) in _GRAD_FN_OPS.items()}
 
-    graph = autograd.inspect_graph(jax.jit(program) if jit else program,
-                                   *(jnp.asarray(inputs[k]) for k in ("w", "v", "b")))
+    graph = autograd.inspect_graph(jitted(program, jit), *(jnp.asarray(inputs[k]) for k in ("w", "v", "b")))
     return {f"{op}.grad_fn": graph.outputs[op].grad_fn for op in _GRAD_FN_OPS}
 
 
@@ -701,7 +703,7 @@ def _jax_module_grad_fn(inputs, jit):
             def forward(variables, x, kwargs=kwargs, module=module):
                 return module.apply(variables, x, mutable=["batch_stats"], **kwargs)[0]
 
-            graph = autograd.inspect_graph(jax.jit(forward) if jit else forward, variables, x)
+            graph = autograd.inspect_graph(jitted(forward, jit), variables, x)
             out[f"{case}.{mode}.grad_fn"] = graph.outputs["output"].grad_fn
     return out
 
@@ -752,31 +754,44 @@ def _jax_net(inputs: Mapping[str, Any], detach: bool):
     return model, variables, x
 
 
-def _torch_net_grads(inputs, detach: bool = False, train: bool = True, frozen: tuple[str, ...] = (),
-                     trainable: tuple[str, ...] | None = None):
+Selection = Any
+"""A ``requires_grad_mask`` selector: a dotted name or prefix, a list of them, or ``(name, leaf) -> bool``."""
+
+
+def _selects(selection: Selection, name: str, leaf: Any) -> bool:
+    """Whether ``selection`` picks the parameter ``name`` (PyTorch side: over ``model.named_parameters()``)."""
+    if callable(selection):
+        return bool(selection(name, leaf))
+    names = [selection] if isinstance(selection, str) else selection
+    return any(name == n or name.startswith(n + ".") for n in names)
+
+
+def _is_bias(name: str, leaf: Any) -> bool:
+    return name.endswith(".bias")
+
+
+def _torch_net_grads(inputs, detach: bool = False, train: bool = True, frozen: Selection = (),
+                     trainable: Selection | None = None):
     import torch
 
     model, x = _torch_net(inputs, detach)
     model.train(train)
     for name, parameter in model.named_parameters():
-        selected = trainable is None or any(name == t or name.startswith(t + ".") for t in trainable)
-        parameter.requires_grad_(selected and not any(name == f or name.startswith(f + ".") for f in frozen))
+        selected = trainable is None or _selects(trainable, name, parameter)
+        parameter.requires_grad_(selected and not _selects(frozen, name, parameter))
     loss = torch.nn.CrossEntropyLoss()(model(x), torch.tensor(inputs["target"]))
     loss.backward()
     return {"loss": loss.detach(), **{f"{n}.grad": p.grad for n, p in model.named_parameters()}}
 
 
-def _jax_net_grads(inputs, jit, detach: bool = False, train: bool = True, frozen: tuple[str, ...] = (),
-                   trainable: tuple[str, ...] | None = None):
-    import jax
-
+def _jax_net_grads(inputs, jit, detach: bool = False, train: bool = True, frozen: Selection = (),
+                   trainable: Selection | None = None):
     from torchsem import autograd
     from torchsem.losses import cross_entropy
 
     model, variables, x = _jax_net(inputs, detach)
     params, batch_stats = variables["params"], variables["batch_stats"]
-    mask = autograd.requires_grad_mask(params, trainable=list(trainable) if trainable is not None else None,
-                                       frozen=list(frozen))
+    mask = autograd.requires_grad_mask(params, trainable=trainable, frozen=frozen)  # the mapping's selector as it is
 
     def loss_fn(params, x, target):
         logits, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=train,
@@ -784,7 +799,7 @@ def _jax_net_grads(inputs, jit, detach: bool = False, train: bool = True, frozen
         return cross_entropy(logits, target)
 
     value_and_grad = autograd.value_and_grad(loss_fn, requires_grad=mask)
-    loss, grads = (jax.jit(value_and_grad) if jit else value_and_grad)(params, x, inputs["target"])
+    loss, grads = jitted(value_and_grad, jit)(params, x, inputs["target"])
     return {"loss": loss, **{f"{name}.grad": grad for name, grad in autograd.named_leaves(grads).items()}}
 
 
@@ -792,7 +807,7 @@ _NET_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "net-frozen-fc1-weight": (
         "1. requires_grad=False on a parameter (example one)",
         "model.fc1.weight.requires_grad = False -> requires_grad_mask(params, frozen='fc1.weight')",
-        {"frozen": ("fc1.weight",)}),
+        {"frozen": "fc1.weight"}),
     "net-detach": (
         "2. detach() cuts the graph (example two)",
         "x = x.detach() in forward -> Net(detach=True) (jax.lax.stop_gradient): bn1 grads None",
@@ -804,12 +819,12 @@ _NET_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "net-trainable-fc1-only": (
         "1. requires_grad by name",
         "for p in model.bn1.parameters(): p.requires_grad = False -> requires_grad_mask(params, trainable='fc1')",
-        {"trainable": ("fc1",)}),
+        {"trainable": "fc1"}),
     "net-frozen-biases": (
         "1. requires_grad by predicate",
         "bias.requires_grad = False for every bias -> requires_grad_mask(params, frozen=lambda name, leaf: "
         "name.endswith('.bias'))",
-        {"frozen": ("bn1.bias", "fc1.bias")}),
+        {"frozen": _is_bias}),
 }
 
 for _case, (_section, _mapping, _options) in _NET_CASES.items():
@@ -844,8 +859,6 @@ def _torch_net_inspect(inputs, mode: str):
 
 
 def _jax_net_inspect(inputs, jit, mode: str):
-    import jax
-
     from torchsem import autograd
     from torchsem.losses import cross_entropy
 
@@ -864,7 +877,7 @@ def _jax_net_inspect(inputs, jit, mode: str):
         logits, intermediates = forward(params, batch_stats, x)
         return {"loss": cross_entropy(logits, inputs["target"]), **intermediates}
 
-    graph = autograd.inspect_graph(jax.jit(program) if jit else program, variables["params"],
+    graph = autograd.inspect_graph(jitted(program, jit), variables["params"],
                                    variables["batch_stats"], x, requires_grad=(True, False, False))
     names = {n: f"params.{n}" for n in ("bn1.weight", "bn1.bias", "fc1.weight", "fc1.bias")}
     names["x"] = "x"
@@ -911,8 +924,6 @@ def _torch_net_retained(inputs, detach: bool):
 
 
 def _jax_net_retained(inputs, jit, detach: bool):
-    import jax
-
     from torchsem import autograd
     from torchsem.losses import cross_entropy
 
@@ -928,7 +939,7 @@ def _jax_net_retained(inputs, jit, detach: bool):
 
     mask = autograd.requires_grad_mask({k: v for k, v in variables.items() if k != "perturbations"})
     fun = autograd.value_grad_and_retained(loss_fn, requires_grad=mask)
-    loss, grads, retained = (jax.jit(fun) if jit else fun)(variables, x, inputs["target"])
+    loss, grads, retained = jitted(fun, jit)(variables, x, inputs["target"])
     return {"loss": loss, **{f"{name}.grad": g for name, g in retained.items()},
             **{f"{name}.grad": g for name, g in autograd.named_leaves(grads["params"]).items()}}
 
@@ -980,7 +991,7 @@ def _jax_small_retained(inputs, jit):
     x = jnp.asarray(inputs["x"])
     variables = model.init(jax.random.key(0), x)
     fun = autograd.value_grad_and_retained(lambda v, x: model.apply(v, x))
-    loss, grads, retained = (jax.jit(fun) if jit else fun)(variables, x)
+    loss, grads, retained = jitted(fun, jit)(variables, x)
     return {"loss": loss, "h.grad": retained["h"], "k.grad": retained["k"], "g.grad": retained["g"],
             "w.grad": grads["params"]["w"]}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._outputs import NO_ERROR
+from .._authoring import error_outputs, jitted
 from .._scenario import Scenario, Tolerance, register
 
 _SECTION = "torchsem.nn.init (PyTorch's initialisers as Flax initialisers)"
@@ -38,10 +38,13 @@ _RANDOM = [
 _STAT_TOLERANCES = {
     # n = 65536 per side; two independent samples are compared.
     "std": Tolerance(2e-2, 0.0, reason="sampling: two sample stds of 65536 draws differ by <= 4e-3 relative (1 sd)"),
-    "mean_over_std": Tolerance(0.0, 3e-2, reason="sampling: two standardised means of 65536 draws differ by 5.5e-3 (1 sd)"),
+    "mean_over_std": Tolerance(
+        0.0, 3e-2, reason="sampling: two standardised means of 65536 draws differ by 5.5e-3 (1 sd)"),
     "kurtosis": Tolerance(0.0, 0.15, reason="sampling: two sample kurtoses of 65536 draws differ by <= 0.027 (1 sd)"),
-    "min": Tolerance(5e-3, 0.0, reason="sampling: the smallest of 65536 draws sits within ~1e-3 of a bounded support's end"),
-    "max": Tolerance(5e-3, 0.0, reason="sampling: the largest of 65536 draws sits within ~1e-3 of a bounded support's end"),
+    "min": Tolerance(
+        5e-3, 0.0, reason="sampling: the smallest of 65536 draws sits within ~1e-3 of a bounded support's end"),
+    "max": Tolerance(
+        5e-3, 0.0, reason="sampling: the largest of 65536 draws sits within ~1e-3 of a bounded support's end"),
 }
 
 
@@ -62,10 +65,10 @@ def _statistics(values: np.ndarray, bounded: bool) -> dict[str, np.ndarray]:
 
 def _random_torch(call: str, bounded: bool):
     def program(inputs):
-        import math  # noqa: F401  (used by the evaluated call)
+        import math  # given to the evaluated call
 
         import torch
-        from torch.nn import init  # noqa: F401
+        from torch.nn import init
 
         torch.manual_seed(0)
         w = torch.empty(_SHAPE)
@@ -86,7 +89,7 @@ def _random_jax(call: str, bounded: bool):
 
         initializer = eval(call, {"init": init, "math": math})
         draw = functools.partial(initializer, shape=_SHAPE, dtype=jnp.float32)
-        w = (jax.jit(draw) if jit else draw)(jax.random.key(0))
+        w = jitted(draw, jit)(jax.random.key(0))
         return {**_statistics(np.asarray(w), bounded), "dtype": str(w.dtype)}
     return program
 
@@ -131,7 +134,7 @@ def _deterministic_jax(inputs, jit: bool):
     key = jax.random.key(0)
 
     def fill(initializer, shape):
-        return (jax.jit(initializer, static_argnums=1) if jit else initializer)(key, shape)
+        return jitted(initializer, jit, static_argnums=1)(key, shape)
 
     outputs = {"zeros": fill(init.zeros(), (3, 4)), "ones": fill(init.ones(), (3, 4)),
                "constant": fill(init.constant(-1.25), (2, 5))}
@@ -161,11 +164,7 @@ def _error_torch(call: str):
         import torch
         from torch.nn import init
 
-        try:
-            eval(call, {"init": init, "torch": torch})
-        except (ValueError, RuntimeError) as error:
-            return {"message": str(error)}
-        return {"message": NO_ERROR}
+        return error_outputs(lambda: eval(call, {"init": init, "torch": torch}))
     return program
 
 
@@ -176,11 +175,7 @@ def _error_jax(call: str):
         from torchsem.nn import init
 
         # The checks run on static arguments (settings, shapes), before any tracing.
-        try:
-            eval(call, {"init": init, "key": jax.random.key(0)})
-        except (ValueError, TypeError) as error:
-            return {"message": str(error)}
-        return {"message": NO_ERROR}
+        return error_outputs(lambda: eval(call, {"init": init, "key": jax.random.key(0)}))
     return program
 
 
@@ -197,7 +192,7 @@ def _register_deterministic() -> None:
         register(Scenario(
             name=f"init/error-{case}",
             section=_SECTION,
-            mapping=f"torch.nn.{torch_call} raises -> torchsem.nn.{jax_call} raises the same message",
+            mapping=f"torch.nn.{torch_call} raises -> torchsem.nn.{jax_call} raises the same error type and message",
             torch_program=_error_torch(torch_call),
             jax_program=_error_jax(jax_call),
         ))

@@ -2,7 +2,7 @@
 
 Family ``cross_entropy``. Each case returns the loss and the gradient of ``sum(loss * g)``
 (a random cotangent ``g``) with respect to the logits, and, for probability targets, with
-respect to the targets too. Error cases compare PyTorch's message text.
+respect to the targets too. Error cases compare the error's type and PyTorch's message text.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import NO_ERROR
+from .._authoring import error_outputs, jitted
 from .._scenario import Scenario, register
 
 _SECTION = "torchsem.losses.cross_entropy (the document's nn.CrossEntropyLoss())"
@@ -86,8 +86,7 @@ def _jax_program(options: dict[str, Any], with_grad: bool = True):
         def pullback(x, t, ct):
             return jax.vjp(loss_fn, x, t)[1](ct) if probabilities else jax.vjp(lambda v: loss_fn(v, t), x)[1](ct)
 
-        if jit:
-            loss_fn, pullback = jax.jit(loss_fn), jax.jit(pullback)
+        loss_fn, pullback = jitted(loss_fn, jit), jitted(pullback, jit)
         loss = loss_fn(inputs["x"], target)
         if not with_grad:
             return {"loss": loss}
@@ -112,7 +111,8 @@ def _register_grid() -> None:
         register(Scenario(
             name=f"cross_entropy/{shape_name}-{kind}-weight={int(weighted)}-{_options_name(options)}",
             section=_SECTION,
-            mapping=f"F.cross_entropy(x, t, weight, **{options}) -> torchsem.losses.cross_entropy(x, t, weight, **{options})",
+            mapping=f"F.cross_entropy(x, t, weight, **{options}) -> "
+                    f"torchsem.losses.cross_entropy(x, t, weight, **{options})",
             make_inputs=_inputs(shape, kind, weighted, -100, seed),
             torch_program=_torch_program(options),
             jax_program=_jax_program(options),
@@ -125,7 +125,8 @@ def _register_grid() -> None:
         register(Scenario(
             name=f"cross_entropy/{shape_name}-index-weight={int(weighted)}-{_options_name(options)}",
             section=_SECTION,
-            mapping=f"F.cross_entropy(x, t, weight, **{options}) -> torchsem.losses.cross_entropy(x, t, weight, **{options})",
+            mapping=f"F.cross_entropy(x, t, weight, **{options}) -> "
+                    f"torchsem.losses.cross_entropy(x, t, weight, **{options})",
             make_inputs=_inputs(shape, "index", weighted, 1, seed),
             torch_program=_torch_program(options),
             jax_program=_jax_program(options),
@@ -186,11 +187,8 @@ def _error_torch(x_shape, target: np.ndarray, options: dict[str, Any], weight_sh
         import torch.nn.functional as F
 
         weight = torch.ones(weight_shape) if weight_shape is not None else None
-        try:
-            F.cross_entropy(torch.zeros(x_shape), torch.from_numpy(target), weight=weight, **options)
-        except (RuntimeError, ValueError, IndexError) as error:
-            return {"message": str(error)}
-        return {"message": NO_ERROR}
+        return error_outputs(lambda: F.cross_entropy(torch.zeros(x_shape), torch.from_numpy(target), weight=weight,
+                                                     **options))
     return program
 
 
@@ -202,11 +200,7 @@ def _error_jax(x_shape, target: np.ndarray, options: dict[str, Any], weight_shap
         # in the jit run; under jax.jit an out-of-range class index cannot raise (it gives NaN).
         weight = np.ones(weight_shape, np.float32) if weight_shape is not None else None
         t = target.astype(np.int32) if target.dtype == np.int64 else target
-        try:
-            cross_entropy(np.zeros(x_shape, np.float32), t, weight=weight, **options)
-        except (ValueError, TypeError, IndexError) as error:
-            return {"message": str(error)}
-        return {"message": NO_ERROR}
+        return error_outputs(lambda: cross_entropy(np.zeros(x_shape, np.float32), t, weight=weight, **options))
     return program
 
 
@@ -232,7 +226,7 @@ def _register_errors() -> None:
         register(Scenario(
             name=f"cross_entropy/error-{case}",
             section=_SECTION,
-            mapping="F.cross_entropy raises -> torchsem.losses.cross_entropy raises the same message",
+            mapping="F.cross_entropy raises -> torchsem.losses.cross_entropy raises the same error type and message",
             torch_program=_error_torch(x_shape, target, options, weight_shape),
             jax_program=_error_jax(x_shape, target, options, weight_shape),
         ))

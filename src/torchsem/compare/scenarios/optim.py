@@ -13,7 +13,8 @@ momentum buffers, exp_avg, exp_avg_sq, max_exp_avg_sq, the per-parameter step, a
 parameters have state at all) after every step. The JAX side steps with
 :func:`torchsem.optim.step`; a few cases also go through optax's protocol
 (``tx.update`` + ``optax.apply_updates``). Further entries check PyTorch's argument errors,
-a learning-rate schedule, and freezing (including the ``optax.masked`` pitfall).
+a learning-rate schedule, and freezing (including the ``optax.masked`` pitfall, and the
+predicate form of :func:`torchsem.optim.freeze` against PyTorch's ``requires_grad = False``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import NO_ERROR
+from .._authoring import error_outputs, jitted
 from .._scenario import Scenario, register
 
 STEPS = 20
@@ -72,10 +73,10 @@ def _record(outputs: dict[str, list], params: list[np.ndarray], state: Mapping[i
                                             else np.array(entry[key], copy=True))
 
 
-def _new_outputs(inputs: Mapping[str, np.ndarray], keys: tuple[str, ...]) -> dict[str, list]:
+def _new_outputs(keys: tuple[str, ...]) -> dict[str, list]:
     outputs: dict[str, list] = {}
     for index in range(len(SHAPES)):
-        outputs[f"param{index}"] = [inputs[f"param{index}"]]
+        outputs[f"param{index}"] = []  # after each step: the starting values are the inputs on both sides
         outputs[f"has_state{index}"] = []
         for key in keys:
             outputs[f"{key}{index}"] = []
@@ -87,7 +88,7 @@ def _stack(outputs: dict[str, list]) -> dict[str, np.ndarray]:
 
 
 def _torch_grid(kind: str, options: Mapping[str, Any], scheduler: bool = False):
-    """PyTorch's optimizer over the grid's steps; with ``scheduler``, ExponentialLR(gamma=0.5) stepped after each step."""
+    """PyTorch's optimizer over the grid's steps; with ``scheduler``, ExponentialLR(gamma=0.5) after each step."""
     def program(inputs):
         import torch
 
@@ -96,7 +97,7 @@ def _torch_grid(kind: str, options: Mapping[str, Any], scheduler: bool = False):
         optimizer = optimizer_class(params, **options)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5) if scheduler else None
         keys = _state_keys("sgd" if kind == "sgd" else "adam", options)
-        outputs = _new_outputs(inputs, keys)
+        outputs = _new_outputs(keys)
         for step in range(STEPS):
             for index, param in enumerate(params):
                 has = bool(inputs["has_grad"][step, index])
@@ -114,7 +115,6 @@ def _torch_grid(kind: str, options: Mapping[str, Any], scheduler: bool = False):
 
 def _jax_grid(kind: str, options: Mapping[str, Any], via: str):
     def program(inputs, jit):
-        import jax
         import jax.numpy as jnp
         import optax
 
@@ -128,12 +128,11 @@ def _jax_grid(kind: str, options: Mapping[str, Any], via: str):
             updates, state = tx.update(grads, state, params)
             return optax.apply_updates(params, updates), state
 
-        if jit:
-            one_step = jax.jit(one_step)
+        one_step = jitted(one_step, jit)
         params = [jnp.asarray(inputs[f"param{i}"]) for i in range(len(SHAPES))]
         state = tx.init(params)
         keys = _state_keys("sgd" if kind == "sgd" else "adam", options)
-        outputs = _new_outputs(inputs, keys)
+        outputs = _new_outputs(keys)
         for step in range(STEPS):
             grads = [jnp.asarray(inputs[f"grads{i}"][step]) if inputs["has_grad"][step, i] else None
                      for i in range(len(SHAPES))]
@@ -237,38 +236,29 @@ _ADAM_BAD = {
 }
 
 
-def _error_text(construct) -> str:
-    try:
-        construct()
-    except ValueError as error:
-        return f"ValueError: {error}"
-    return NO_ERROR
-
-
 def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
     torch_call = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[kind]
+    for case, options in cases.items():
+        def torch_program(inputs, options=options):
+            import torch
 
-    def torch_program(inputs):
-        import torch
+            return error_outputs(lambda: getattr(torch.optim, torch_call)([torch.nn.Parameter(torch.zeros(2))],
+                                                                         **options))
 
-        param = [torch.nn.Parameter(torch.zeros(2))]
-        cls = getattr(torch.optim, torch_call)
-        return {case: _error_text(lambda o=options: cls(param, **o)) for case, options in cases.items()}
+        def jax_program(inputs, jit, options=options):
+            from torchsem import optim
 
-    def jax_program(inputs, jit):
-        from torchsem import optim
+            return error_outputs(lambda: getattr(optim, kind)(**options))  # checked when built, before any trace
 
-        build = getattr(optim, kind)
-        return {case: _error_text(lambda o=options: build(**o)) for case, options in cases.items()}
-
-    register(Scenario(
-        name=f"optim/errors/{kind}",
-        section="torchsem.optim",
-        mapping=f"torch.optim.{torch_call}(params, <bad argument>) -> torchsem.optim.{kind}(<bad argument>): "
-                "the same ValueError text",
-        torch_program=torch_program,
-        jax_program=jax_program,
-    ))
+        arguments = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        register(Scenario(
+            name=f"optim/errors/{kind}/{case}",
+            section="torchsem.optim",
+            mapping=f"torch.optim.{torch_call}(params, {arguments}) -> torchsem.optim.{kind}({arguments}): "
+                    "the same error type and text (or none)",
+            torch_program=torch_program,
+            jax_program=jax_program,
+        ))
 
 
 _register_errors("sgd", _SGD_BAD)
@@ -322,26 +312,26 @@ def _masked_torch(inputs):
     optimizer = torch.optim.SGD([w, b], lr=0.1)
     _squared_error(w, b).backward()
     optimizer.step()
-    return {"w": w.detach(), "b": b.detach(), "w_grad": w.grad}
+    return {"w": w.detach(), "b": b.detach(), "w_grad": w.grad, "b_grad": b.grad}
 
 
 def _masked_jax(inputs, jit):
-    import jax
     import jax.numpy as jnp
 
-    from torchsem import optim
+    from torchsem import autograd, optim
 
     params = {"w": jnp.float32(_W), "b": jnp.float32(_B)}
-    tx = optim.freeze(optim.sgd(lr=0.1), frozen="w")
+    tx = optim.freeze(optim.sgd(lr=0.1), "w")  # the positional argument is the frozen set
+    grad = autograd.grad(lambda p: _squared_error(p["w"], p["b"]),
+                         requires_grad=autograd.requires_grad_mask(params, frozen="w"))
 
     def run(params):
-        grads = jax.grad(lambda p: _squared_error(p["w"], p["b"]))(params)  # w's gradient (3.0) exists here
-        grads = {"w": None, "b": grads["b"]}  # ... and PyTorch's frozen w has none
+        grads = grad(params)  # w does not require grad: its gradient is None, as PyTorch's w.grad
         new_params, _ = optim.step(tx, grads, tx.init(params), params)
-        return new_params
+        return new_params, grads
 
-    new = (jax.jit(run) if jit else run)(params)
-    return {"w": new["w"], "b": new["b"], "w_grad": None}
+    new, grads = jitted(run, jit)(params)
+    return {"w": new["w"], "b": new["b"], "w_grad": grads["w"], "b_grad": grads["b"]}
 
 
 def _masked_plain(inputs):
@@ -354,14 +344,15 @@ def _masked_plain(inputs):
     grads = jax.grad(lambda p: _squared_error(p["w"], p["b"]))(params)
     updates, _ = tx.update(grads, tx.init(params), params)
     new = optax.apply_updates(params, updates)
-    return {"w": new["w"], "b": new["b"], "w_grad": grads["w"]}
+    return {"w": new["w"], "b": new["b"], "w_grad": grads["w"], "b_grad": grads["b"]}
 
 
 register(Scenario(
     name="optim/freeze/masked-pitfall",
     section="1. requires_grad=False on a parameter (example one)",
-    mapping="w.requires_grad = False; SGD([w, b]).step() -> torchsem.optim.freeze(sgd(0.1), frozen='w') "
-            "(not optax.masked, which adds the raw gradient to w: 1 -> 4)",
+    mapping="w.requires_grad = False; loss.backward(); SGD([w, b]).step() -> "
+            "torchsem.autograd.grad(loss, requires_grad=requires_grad_mask(params, frozen='w')) + "
+            "torchsem.optim.freeze(sgd(0.1), 'w') (not optax.masked, which adds the raw gradient to w: 1 -> 4)",
     make_inputs=dict,
     torch_program=_masked_torch,
     jax_program=_masked_jax,
@@ -392,7 +383,6 @@ def _adam_freeze_torch(inputs):
 
 
 def _adam_freeze_jax(inputs, jit):
-    import jax
     import jax.numpy as jnp
 
     from torchsem import optim
@@ -404,8 +394,7 @@ def _adam_freeze_jax(inputs, jit):
     def one_step(params, state, grads):
         return optim.step(tx, grads, state, params)
 
-    if jit:
-        one_step = jax.jit(one_step)
+    one_step = jitted(one_step, jit)
     outputs: dict[str, list] = {"param0": [], "param1": [], "has_state0": [], "exp_avg1": []}
     for step in range(5):
         # The frozen leaf's gradient exists on the JAX side (jax.grad computes it); freeze ignores it.
@@ -451,4 +440,125 @@ register(Scenario(
     plain_jax_program=_adam_freeze_plain,
     notes="PyTorch keeps no state for a frozen parameter; the chained optax version accumulates the frozen "
           "gradients in Adam's moments (has_state0 true) although the parameter does not move.",
+))
+
+
+# --------------------------------------------- freezing by predicate (the README's two-part mapping)
+
+_NAMED_SHAPES = {"fc.weight": (4, 3), "fc.bias": (4,), "out.weight": (2, 4), "out.bias": (2,)}  # PyTorch's order
+_ADAM_DECAY = {"lr": 0.05, "weight_decay": 0.1}  # L2 decay: a zero gradient would still move a parameter
+_FREEZE_STEPS = 5
+
+
+def _is_bias(name: str, leaf: Any) -> bool:
+    """The predicate both sides freeze with: PyTorch over ``named_parameters()``, torchsem over dotted leaf names."""
+    return name.endswith(".bias")
+
+
+def _predicate_inputs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(510)
+    inputs = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in _NAMED_SHAPES.items()}
+    inputs["xs"] = rng.standard_normal((_FREEZE_STEPS, 8, 3)).astype(np.float32)
+    inputs["ys"] = rng.standard_normal((_FREEZE_STEPS, 8, 2)).astype(np.float32)
+    return inputs
+
+
+def _two_layer_loss(p: Mapping[str, Any], x, y):
+    """Mean squared error of ``out(fc(x))`` (both linear); the same expression on torch tensors and JAX arrays."""
+    hidden = x @ p["fc.weight"].T + p["fc.bias"]
+    return ((hidden @ p["out.weight"].T + p["out.bias"] - y) ** 2).mean()
+
+
+def _stack_grads(grads: list) -> np.ndarray | None:
+    """One output per parameter over the steps: None when its gradient was None at every step."""
+    if all(g is None for g in grads):
+        return None
+    if any(g is None for g in grads):
+        raise ValueError("a gradient that is None at some steps only is not expected here")
+    return np.stack([np.asarray(g) for g in grads])
+
+
+def _predicate_record(params: Mapping[str, Any], grads: Mapping[str, Any], loss: Any,
+                      state: Mapping[int, Mapping[str, Any]], outputs: dict[str, list]) -> None:
+    outputs.setdefault("loss", []).append(np.asarray(loss, np.float32))
+    for index, name in enumerate(_NAMED_SHAPES):
+        entry = state.get(index)
+        outputs.setdefault(name, []).append(np.array(params[name], np.float32, copy=True))
+        outputs.setdefault(f"{name}.grad", []).append(None if grads[name] is None else np.array(grads[name]))
+        outputs.setdefault(f"has_state.{name}", []).append(entry is not None)
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            shape = () if key == "step" else _NAMED_SHAPES[name]
+            outputs.setdefault(f"{key}.{name}", []).append(
+                np.zeros(shape, np.float32) if entry is None else np.array(entry[key], np.float32, copy=True))
+
+
+def _predicate_outputs(outputs: dict[str, list]) -> dict[str, Any]:
+    return {name: _stack_grads(values) if name.endswith(".grad") else np.stack(values)
+            for name, values in outputs.items()}
+
+
+def _predicate_torch(inputs):
+    import torch
+
+    params = {name: torch.nn.Parameter(torch.from_numpy(inputs[name].copy())) for name in _NAMED_SHAPES}
+    for name, param in params.items():
+        param.requires_grad = not _is_bias(name, param)
+    optimizer = torch.optim.Adam(params.values(), **_ADAM_DECAY)
+    outputs: dict[str, list] = {}
+    for step in range(_FREEZE_STEPS):
+        optimizer.zero_grad()
+        loss = _two_layer_loss(params, torch.from_numpy(inputs["xs"][step]), torch.from_numpy(inputs["ys"][step]))
+        loss.backward()
+        grads = {name: None if p.grad is None else p.grad.numpy().copy() for name, p in params.items()}
+        optimizer.step()
+        state = {i: {k: v.detach().numpy() for k, v in entry.items()}
+                 for i, entry in optimizer.state_dict()["state"].items()}
+        _predicate_record({n: p.detach().numpy() for n, p in params.items()}, grads, loss.detach().numpy(), state,
+                          outputs)
+    return _predicate_outputs(outputs)
+
+
+def _predicate_jax(inputs, jit):
+    import jax
+    import jax.numpy as jnp
+
+    from torchsem import autograd, optim
+
+    params = {name: jnp.asarray(inputs[name]) for name in _NAMED_SHAPES}
+    tx = optim.freeze(optim.adam(**_ADAM_DECAY), _is_bias)  # positional: the frozen set, here a predicate
+    value_and_grad = autograd.value_and_grad(_two_layer_loss,
+                                             requires_grad=autograd.requires_grad_mask(params, frozen=_is_bias))
+
+    def one_step(params, state, x, y):
+        loss, grads = value_and_grad(params, x, y)  # None for the biases: PyTorch's .grad
+        # The optimizer is fed every leaf's gradient (plain jax.grad's, as JAX code has it): with the
+        # None gradients above Adam would skip the biases by itself, so this is what shows that the
+        # predicate, and only it, keeps them still and without state.
+        new_params, state = optim.step(tx, jax.grad(_two_layer_loss)(params, x, y), state, params)
+        return new_params, state, loss, grads
+
+    one_step = jitted(one_step, jit)
+    state = tx.init(params)
+    outputs: dict[str, list] = {}
+    for step in range(_FREEZE_STEPS):
+        params, state, loss, grads = one_step(params, state, jnp.asarray(inputs["xs"][step]),
+                                              jnp.asarray(inputs["ys"][step]))
+        _predicate_record(params, grads, loss, optim.state_dict(state, order=list(_NAMED_SHAPES)), outputs)
+    return _predicate_outputs(outputs)
+
+
+register(Scenario(
+    name="optim/freeze/predicate",
+    section="1. requires_grad by predicate",
+    mapping="for name, p in model.named_parameters(): p.requires_grad = not is_bias(name); "
+            "Adam(model.parameters(), lr=0.05, weight_decay=0.1) -> "
+            "torchsem.autograd.value_and_grad(loss, requires_grad=requires_grad_mask(params, frozen=is_bias)) + "
+            "torchsem.optim.freeze(adam(lr=0.05, weight_decay=0.1), is_bias), "
+            "is_bias = lambda name, leaf: name.endswith('.bias')",
+    make_inputs=_predicate_inputs,
+    torch_program=_predicate_torch,
+    jax_program=_predicate_jax,
+    notes="Two linear layers, 5 Adam steps with L2 weight decay. PyTorch: the biases get no .grad, never move and "
+          "hold no optimizer state. torchsem: the same predicate gives the None gradients (autograd) and the "
+          "frozen partition (freeze), which here receives every leaf's gradient.",
 ))

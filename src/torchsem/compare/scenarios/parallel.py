@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .._authoring import jitted
 from .._scenario import Scenario, Tolerance, register
 
 STEPS = 20
@@ -311,8 +312,7 @@ def _convert_jax(inputs, jit):
     from jax.sharding import PartitionSpec
 
     from torchsem import parallel
-    from torchsem.nn import BatchNorm1d
-    from torchsem.nn._sync import convert_sync_batchnorm
+    from torchsem.nn import BatchNorm1d, convert_sync_batchnorm
 
     class Block(nn.Module):  # creates its BatchNorm in setup(): no field to rewrite
         def setup(self) -> None:
@@ -342,8 +342,7 @@ def _convert_jax(inputs, jit):
                              out_specs=(data, data, replicated, replicated))(
             variables["params"], variables["batch_stats"], x, mask, cotangent)
 
-    if jit:
-        call = jax.jit(call, static_argnums=4)
+    call = jitted(call, jit, static_argnums=4)
     real = inputs["mask"]
     outputs: dict[str, list] = {}
     for i, mode in enumerate(_CONVERT_SEQUENCE):
