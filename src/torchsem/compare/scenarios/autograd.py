@@ -729,29 +729,22 @@ def _net_inputs() -> dict[str, np.ndarray]:
 
 def _torch_net(inputs: Mapping[str, Any], detach: bool, seen: dict[str, Any] | None = None):
     """``seed_torch(1029); model = net(); x = torch.randn((3, 3, 8))`` with the document's ``net``."""
-    import torch
+    from .._torch_net import torch_document_start
 
-    from .._torch_net import torch_net_class
-
-    net = torch_net_class(detach=detach, seen=seen)
-    torch.manual_seed(int(inputs["seed"]))
-    model = net()
-    x = torch.randn((3, 3, 8))
+    model, (x,) = torch_document_start(seed=int(inputs["seed"]), detach=detach, seen=seen)
     return model, x
 
 
 def _jax_net(inputs: Mapping[str, Any], detach: bool):
-    """The same start in JAX: torchsem.random replays PyTorch's generator."""
+    """The same start in JAX (the shared document start: torchsem.random replays PyTorch's generator)."""
     import jax.numpy as jnp
 
     from torchsem.models import Net
-    from torchsem.random import Generator, torch_init
 
-    generator = Generator(int(inputs["seed"]))
-    model = Net(detach=detach)
-    variables = torch_init(model, generator, jnp.zeros((3, 3, 8), jnp.float32), train=False)
-    x = jnp.asarray(generator.randn((3, 3, 8)))
-    return model, variables, x
+    from .._document_net import document_start
+
+    variables, (x,) = document_start(seed=int(inputs["seed"]))
+    return Net(detach=detach), variables, jnp.asarray(x)
 
 
 Selection = Any

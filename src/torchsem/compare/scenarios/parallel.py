@@ -29,13 +29,13 @@ step is one SPMD program, and ``shard_map`` dispatched op by op takes seconds pe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from .._authoring import jitted
+from .._document_net import random_net_state
 from .._scenario import Scenario, Tolerance, register
 
 STEPS = 20
@@ -50,23 +50,10 @@ _ADAM = {"lr": 1e-2}
 
 # --- inputs ---------------------------------------------------------------------------------
 
-def _initial_state(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    bound = 1 / math.sqrt(12)
-    return {
-        "bn1.weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
-        "bn1.bias": rng.normal(0.0, 0.5, 3).astype(np.float32),
-        "bn1.running_mean": np.zeros(3, np.float32),
-        "bn1.running_var": np.ones(3, np.float32),
-        "bn1.num_batches_tracked": np.array(0, np.int64),
-        "fc1.weight": rng.uniform(-bound, bound, (4, 12)).astype(np.float32),
-        "fc1.bias": rng.uniform(-bound, bound, 4).astype(np.float32),
-    }
-
-
 def _batch_inputs(global_batch: int, seed: int) -> Callable[[], dict[str, Any]]:
     def make() -> dict[str, Any]:
         rng = np.random.default_rng(seed)
-        state = _initial_state(rng)
+        state = random_net_state(rng, fresh_statistics=True)
         # Inputs with per-channel offsets, so that the BatchNorm statistics matter.
         offsets = rng.normal(0.0, 1.0, (1, 1, 3, 1)).astype(np.float32)
         xs = (rng.standard_normal((STEPS, global_batch, 3, 8)) * 1.5 + offsets).astype(np.float32)
@@ -81,7 +68,7 @@ _SHARD_ROWS = 6  # the largest per-device shard of the uneven case
 def _uneven_inputs(seed: int) -> Callable[[], dict[str, Any]]:
     def make() -> dict[str, Any]:
         rng = np.random.default_rng(seed)
-        state = _initial_state(rng)
+        state = random_net_state(rng, fresh_statistics=True)
         sizes = rng.integers(0, _SHARD_ROWS + 1, (STEPS, DEVICES))
         sizes[:, 3] = np.minimum(sizes[:, 3], 1)  # device 3 holds 0 or 1 examples
         full = np.array([0, 1, 2, 4, 5, 6, 7])[np.arange(STEPS) % 7]
