@@ -155,7 +155,8 @@ def _enable_compilation_cache() -> None:
     """
     import jax
 
-    if jax.config.jax_compilation_cache_dir:
+    # ignore: jax's Config exposes its options as dynamic attributes its type does not declare.
+    if jax.config.jax_compilation_cache_dir:  # type: ignore[attr-defined]
         return
     directory = compilation_cache_dir()
     if directory is None:

@@ -259,7 +259,8 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
             rebuilt[collection] = unflatten_mapping(tree, sub)
         else:
             rebuilt[collection] = tree
-    return type(variables)(rebuilt) if type(variables) is not dict else rebuilt
+    # ignore: mypy sees Mapping's argument-less constructor; a concrete mapping (FrozenDict) takes a dict.
+    return type(variables)(rebuilt) if type(variables) is not dict else rebuilt  # type: ignore[call-arg]
 
 
 def to_torch_state_dict(variables: Mapping[str, Any], key_order: Iterable[str] | None = None) -> OrderedDict[str, np.ndarray]:

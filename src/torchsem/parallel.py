@@ -176,7 +176,9 @@ def _leading_size(tree: Any, what: str, caller: str) -> int:
     if None in sizes or len(sizes) != 1:
         raise ValueError(f"{caller}: every array of {what} needs the same leading (batch) axis, got leading sizes "
                          f"{sorted(s for s in sizes if s is not None)}" + (" and a 0-d array" if None in sizes else ""))
-    return sizes.pop()
+    size = sizes.pop()
+    assert size is not None  # refused above
+    return size
 
 
 def _check_mask(mask: Any, size: int, caller: str) -> Any:
@@ -316,7 +318,8 @@ def _sum_across(grads: Any, extras: Sequence[jax.Array], axis_names: tuple[Hasha
             summed[index] = flat[offset:offset + size].reshape(jnp.shape(leaf))
             offset += size
     new_leaves = [summed.get(i) for i in range(len(leaves))]
-    return treedef.unflatten(new_leaves), [summed[len(leaves) + k] for k in range(len(extras))]
+    new_grads = treedef.unflatten(new_leaves)  # type: ignore[attr-defined]  # jaxlib ships no stub for PyTreeDef
+    return new_grads, [summed[len(leaves) + k] for k in range(len(extras))]
 
 
 def make_train_step(

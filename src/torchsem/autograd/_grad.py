@@ -54,7 +54,7 @@ def is_differentiable_leaf(leaf: Any) -> bool:
 
 def _normalise_argnums(argnums: int | Sequence[int], n_args: int) -> tuple[tuple[int, ...], bool]:
     single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
-    nums = (argnums,) if single else argnums
+    nums: object = (argnums,) if single else argnums  # its items are checked below
     if not isinstance(nums, Sequence) or not all(
             isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in nums) or len(nums) == 0:
         raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
@@ -86,7 +86,7 @@ def leaf_requires_grad(requires_grad: Any, tree: Any, *, argument: str = "requir
             raise TypeError(f"{argument} must be a pytree of Python bools (a prefix of the differentiated "
                             f"arguments), got a leaf of type {type(flag).__name__}: {flag!r}")
     try:
-        subtrees = mask_def.flatten_up_to(tree)
+        subtrees = mask_def.flatten_up_to(tree)  # type: ignore[attr-defined]  # jaxlib: no PyTreeDef stub
     except (ValueError, TypeError) as error:
         raise ValueError(f"{argument} must be a prefix of the differentiated arguments' structure; "
                          f"{argument} has structure {mask_def} but the arguments have {jax.tree.structure(tree)}: "

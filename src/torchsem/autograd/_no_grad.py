@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import jax
 
@@ -57,6 +57,14 @@ class _NoGradDecorator:
 
     def __repr__(self) -> str:
         return "torchsem.autograd.no_grad()"
+
+
+@overload
+def no_grad(fun: None = None) -> _NoGradDecorator: ...
+
+
+@overload
+def no_grad(fun: F) -> F: ...
 
 
 def no_grad(fun: F | None = None) -> F | _NoGradDecorator:

@@ -175,7 +175,8 @@ def _retained_name(path: Sequence[Any], collection: str) -> str:
 def _without_collection(tree: Any, collection: str) -> Any:
     if isinstance(tree, Mapping):
         kept = {k: _without_collection(v, collection) for k, v in tree.items() if k != collection}
-        return type(tree)(kept) if not isinstance(tree, dict) else kept
+        # ignore: mypy sees Mapping's argument-less constructor; a concrete mapping (FrozenDict) takes a dict.
+        return type(tree)(kept) if not isinstance(tree, dict) else kept  # type: ignore[call-arg]
     if isinstance(tree, tuple) and not hasattr(tree, "_fields"):
         return tuple(_without_collection(v, collection) for v in tree)
     return tree

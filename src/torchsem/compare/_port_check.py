@@ -128,7 +128,10 @@ def _mode_kwargs_for(module: Any) -> Callable[[bool], dict[str, Any]]:
     for name, train_value in (("train", True), ("training", True), ("use_running_average", False),
                               ("deterministic", False)):
         if name in parameters:
-            return lambda training, _n=name, _v=train_value: {_n: training if _v else not training}
+            def mode_kwargs(training: bool, _n: str = name, _v: bool = train_value) -> dict[str, Any]:
+                return {_n: training if _v else not training}
+
+            return mode_kwargs
     return lambda training: {}
 
 
@@ -167,7 +170,7 @@ class _TorchSide:
         if self.loss_fn is not None:
             loss = self.loss_fn(output, None if target is None else self._tensor(target))
         else:
-            cotangent = _default_cotangent(tuple(output.shape), to_numpy(output).dtype)
+            cotangent = _default_cotangent(tuple(output.shape), convert.host_copy(output).dtype)
             loss = (output * torch.from_numpy(cotangent)).sum()
         loss.backward()
         values["output"] = to_numpy(output)

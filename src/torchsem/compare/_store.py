@@ -70,7 +70,8 @@ def save_family(directory: Path, family: str, recordings: dict[str, Outputs], to
     arrays[_META] = np.array(json.dumps(meta))
     path = _family_path(directory, family)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    # ignore: numpy's stub lets **arrays bind allow_pickle: bool; the keys are blobN and the meta entry.
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
     return path
 

@@ -635,6 +635,7 @@ class BatchNorm(nn.Module):
         )
 
         if not batch_statistics:
+            assert running is not None  # not batch_statistics means track_running_stats: made above
             running_mean, running_var, _ = running
             y = _batch_norm_eval_compiled(x, weight, bias, jnp.asarray(running_mean.value, cdt),
                                           jnp.asarray(running_var.value, cdt), layout)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Literal, overload
 
 import flax.linen as nn
 import jax
@@ -11,6 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import InputError
+
+
+@overload
+def _one_int(value: Any, name: str, allow_none: Literal[False] = False) -> int: ...
+
+
+@overload
+def _one_int(value: Any, name: str, allow_none: bool) -> int | None: ...
 
 
 def _one_int(value: Any, name: str, allow_none: bool = False) -> int | None:

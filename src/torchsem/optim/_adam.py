@@ -35,7 +35,8 @@ class AdamState(NamedTuple):
     exp_avg: Any
     exp_avg_sq: Any
     max_exp_avg_sq: Any
-    count: jax.Array | None
+    # optax's field name (ScaleByScheduleState.count); it shadows tuple.count, which nothing calls here.
+    count: jax.Array | None  # type: ignore[assignment]
 
 
 def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> tuple[float, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +37,8 @@ def check_learning_rate(lr: Any, *, nan_is_valid: bool) -> None:
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"lr must be a float or an optax schedule (a callable count -> learning rate), "
                         f"got {type(lr).__name__}: {lr!r}")
-    invalid = lr < 0.0 if nan_is_valid else not 0.0 <= lr
+    # cast: typeshed's numbers.Real has no __ge__, so mypy cannot type float <= Real.
+    invalid = lr < 0.0 if nan_is_valid else not 0.0 <= cast(float, lr)
     if invalid:
         raise ValueError(f"Invalid learning rate: {lr}")
 
@@ -54,7 +55,8 @@ def next_count(count: jax.Array | None) -> jax.Array | None:
 def learning_rate_at(lr: LearningRate, count: jax.Array | None) -> jax.Array:
     """The learning rate for the update with this ``count`` (0 for the first update), as float32."""
     if callable(lr):
-        return jnp.asarray(lr(count), jnp.float32)
+        # count is an int32 array whenever lr is a schedule (initial_count), never None.
+        return jnp.asarray(lr(count), jnp.float32)  # type: ignore[arg-type]
     return jnp.asarray(np.float32(lr))
 
 

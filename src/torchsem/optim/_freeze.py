@@ -106,7 +106,8 @@ def freeze(
 
     def partition(params: Any) -> optax.GradientTransformation:
         treedef = jax.tree.structure(params)
-        labels = treedef.unflatten([_TRAINABLE if t else _FROZEN for t in trainable_flags(params)])
+        labels = treedef.unflatten(  # type: ignore[attr-defined]  # jaxlib ships no stub for PyTreeDef
+            [_TRAINABLE if t else _FROZEN for t in trainable_flags(params)])
         return optax.partition({_TRAINABLE: tx, _FROZEN: optax.set_to_zero()}, labels)
 
     def init(params: Any) -> Any:
@@ -118,7 +119,7 @@ def freeze(
                              "call update(grads, state, params)")
         param_leaves, treedef = jax.tree.flatten(params)
         grad_leaves, grad_treedef = jax.tree.flatten(grads, is_leaf=lambda x: x is None)
-        if grad_treedef != treedef:
+        if grad_treedef != treedef:  # type: ignore[operator]  # jaxlib ships no stub for PyTreeDef
             raise ValueError(f"grads must have the structure of params (None allowed for a leaf); "
                              f"got grads {grad_treedef} for params {treedef}")
         return treedef, trainable_flags(params), param_leaves, grad_leaves

@@ -37,7 +37,8 @@ class SGDState(NamedTuple):
 
     momentum_buffer: Any
     has_momentum_buffer: Any
-    count: jax.Array | None
+    # optax's field name (ScaleByScheduleState.count); it shadows tuple.count, which nothing calls here.
+    count: jax.Array | None  # type: ignore[assignment]
 
 
 def _check_float(param: jax.Array) -> None:
@@ -143,11 +144,13 @@ def sgd(
         lr_value = learning_rate_at(lr, state.count)
         one = lambda p, g, *s: parameter_step(lr_value, p, g, *s)  # noqa: E731
         if flagged:
+            # The attr-defined ignores: jaxlib ships no stub for PyTreeDef, so mypy cannot resolve its methods.
             treedef = jax.tree.structure(params)
-            exists_tree = treedef.unflatten(list(state.has_momentum_buffer))
+            exists_tree = treedef.unflatten(list(state.has_momentum_buffer))  # type: ignore[attr-defined]
             new_params, (buffers, exists_tree) = map_present(
                 one, grads, params, (state.momentum_buffer, exists_tree))
-            exists = jnp.stack(treedef.flatten_up_to(exists_tree)) if treedef.num_leaves else state.has_momentum_buffer
+            exists = (jnp.stack(treedef.flatten_up_to(exists_tree))  # type: ignore[attr-defined]
+                      if treedef.num_leaves else state.has_momentum_buffer)  # type: ignore[attr-defined]
         elif use_momentum:
             new_params, (buffers,) = map_present(one, grads, params, (state.momentum_buffer,))
             exists = None

@@ -34,7 +34,7 @@ def gradient_leaves(grads: Any, params: Any) -> tuple[Any, list[Any], list[Any]]
             "value is computed from them); call update(grads, state, params)")
     param_leaves, treedef = jax.tree.flatten(params)
     grad_leaves, grad_treedef = jax.tree.flatten(grads, is_leaf=_is_none)
-    if grad_treedef != treedef:
+    if grad_treedef != treedef:  # type: ignore[operator]  # jaxlib ships no stub for PyTreeDef
         raise ValueError(
             "grads must have the structure of params (None allowed in place of a leaf's gradient); "
             f"got grads {grad_treedef} for params {treedef}")

@@ -178,6 +178,7 @@ def load_state_dict(opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]]
                 new.append(default(leaf))
         return jax.tree.unflatten(treedef, new)
 
+    new_state: SGDState | AdamState
     if isinstance(state, SGDState):
         if state.has_momentum_buffer is None:  # dampening 0: an absent buffer is -0.0 everywhere
             new_state = state._replace(momentum_buffer=column("momentum_buffer", lambda p: jnp.full_like(p, -0.0)))
@@ -209,5 +210,6 @@ def _replace(node: Any, old: Any, new: Any) -> Any:
     if isinstance(node, list):
         return [_replace(value, old, new) for value in node]
     if isinstance(node, Mapping):
-        return type(node)({key: _replace(value, old, new) for key, value in node.items()})
+        # ignore: mypy sees Mapping's argument-less constructor; a concrete mapping (FrozenDict) takes a dict.
+        return type(node)({key: _replace(value, old, new) for key, value in node.items()})  # type: ignore[call-arg]
     return node

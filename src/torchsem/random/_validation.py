@@ -27,11 +27,13 @@ def _torch_number(value: float) -> str:
 
 def as_shape(shape: Shape) -> tuple[int, ...]:
     """Normalise ``shape`` (an int or a sequence of ints) to a tuple, refusing negatives."""
+    dims: tuple[int, ...]
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         dims = (int(shape),)
     else:
         try:
-            dims = tuple(operator.index(d) for d in shape)
+            # A bool reaches here on purpose: iterating it raises the TypeError handled below.
+            dims = tuple(operator.index(d) for d in shape)  # type: ignore[union-attr]
         except TypeError as error:
             raise TypeError(f"shape must be an int or a sequence of ints, got {shape!r}") from error
     for dim in dims:
