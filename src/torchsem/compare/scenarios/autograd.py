@@ -16,6 +16,7 @@ replaying it for JAX.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import functools
 from typing import Any
 
 import numpy as np
@@ -723,7 +724,7 @@ register(Scenario(
 _NET_VALUES = ("pool1_out", "bn1_out", "reshape_out", "detach_out", "fc1_out")
 
 
-def _net_inputs() -> dict[str, np.ndarray]:
+def _net_inputs() -> dict[str, Any]:
     return {"seed": np.int64(SEED), "target": np.array([1, 1, 1], np.int64)}
 
 
@@ -826,8 +827,8 @@ for _case, (_section, _mapping, _options) in _NET_CASES.items():
         section=_section,
         mapping=_mapping,
         make_inputs=_net_inputs,
-        torch_program=lambda inputs, options=_options: _torch_net_grads(inputs, **options),
-        jax_program=lambda inputs, jit, options=_options: _jax_net_grads(inputs, jit, **options),
+        torch_program=functools.partial(_torch_net_grads, **_options),
+        jax_program=functools.partial(_jax_net_grads, **_options),
     ))
 
 
@@ -892,8 +893,8 @@ for _mode, _mapping in (
                                                            "5. model.eval() does not change gradient computation"),
         mapping=_mapping,
         make_inputs=_net_inputs,
-        torch_program=lambda inputs, mode=_mode: _torch_net_inspect(inputs, mode),
-        jax_program=lambda inputs, jit, mode=_mode: _jax_net_inspect(inputs, jit, mode),
+        torch_program=functools.partial(_torch_net_inspect, mode=_mode),
+        jax_program=functools.partial(_jax_net_inspect, mode=_mode),
     ))
 
 
@@ -944,8 +945,8 @@ for _detach in (False, True):
         mapping="h.retain_grad() on intermediates -> retain_module_grads(outputs=[...], inputs=['fc1']) + "
                 "value_grad_and_retained (Flax perturb)",
         make_inputs=_net_inputs,
-        torch_program=lambda inputs, detach=_detach: _torch_net_retained(inputs, detach),
-        jax_program=lambda inputs, jit, detach=_detach: _jax_net_retained(inputs, jit, detach),
+        torch_program=functools.partial(_torch_net_retained, detach=_detach),
+        jax_program=functools.partial(_jax_net_retained, detach=_detach),
     ))
 
 

@@ -41,7 +41,7 @@ _INITIAL = ("init fc1.weight", "init fc1.bias", "x")
 _TRACE_INPUTS = ("x1", "x2", "x3", "x4")
 
 
-def _document_inputs() -> dict[str, np.ndarray]:
+def _document_inputs() -> dict[str, Any]:
     # The seed and the document's targets, [1, 1, 1]; every tensor is drawn from the seed on each side.
     return {"seed": np.int64(DOCUMENT_SEED), "target": np.array([1, 1, 1], np.int64)}
 

@@ -8,6 +8,8 @@ fraction is ``1 - p`` up to sampling noise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._module_case import ErrorCase, Input, ModuleCase, register_module_cases
@@ -23,7 +25,7 @@ def _inputs(seed: int):
     return make
 
 
-def _summary(x: np.ndarray, y: np.ndarray, scale: np.float32) -> dict[str, np.ndarray]:
+def _summary(x: np.ndarray, y: np.ndarray, scale: Any) -> dict[str, Any]:
     """The kept fraction, and how far kept entries are from ``x * scale`` (0 when exact)."""
     kept = y != 0
     return {

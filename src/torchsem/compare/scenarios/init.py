@@ -7,6 +7,8 @@ the sampling noise of two independent samples; everything deterministic is compa
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._authoring import error_outputs, jitted
@@ -48,7 +50,7 @@ _STAT_TOLERANCES = {
 }
 
 
-def _statistics(values: np.ndarray, bounded: bool) -> dict[str, np.ndarray]:
+def _statistics(values: np.ndarray, bounded: bool) -> dict[str, Any]:
     values = np.asarray(values, np.float64).ravel()
     centred = values - values.mean()
     std = centred.std()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ _SECTION = "torchsem.nn.Linear (the document's fc1)"
 
 
 def _register_parity() -> None:
-    cases = [
+    cases: list[ModuleCase | ErrorCase] = [
         ModuleCase("torch.nn.Linear", "torchsem.nn.Linear", (in_features, out_features), {"bias": bias},
                    inputs=((*batch, in_features),), modes=("train",), seed=seed)  # no mode-dependent state
         for seed, ((in_features, out_features), batch, bias) in enumerate(itertools.product(
@@ -35,7 +36,7 @@ def _register_parity() -> None:
     register_module_cases("linear", _SECTION, cases)
 
 
-def _statistics(prefix: str, values: np.ndarray, bound: float) -> dict[str, np.ndarray]:
+def _statistics(prefix: str, values: np.ndarray, bound: float) -> dict[str, Any]:
     values = np.asarray(values, np.float64)
     return {
         f"{prefix}_min_over_bound": np.float32(values.min() / bound),

@@ -200,12 +200,13 @@ def _error_jax(x_shape, target: np.ndarray, options: dict[str, Any], weight_shap
         # in the jit run; under jax.jit an out-of-range class index cannot raise (it gives NaN).
         weight = np.ones(weight_shape, np.float32) if weight_shape is not None else None
         t = target.astype(np.int32) if target.dtype == np.int64 else target
-        return error_outputs(lambda: cross_entropy(np.zeros(x_shape, np.float32), t, weight=weight, **options))
+        return error_outputs(lambda: cross_entropy(np.zeros(x_shape, np.float32), t, weight=weight,  # type: ignore[arg-type]
+                                                   **options))  # numpy arrays on purpose: the checks are eager
     return program
 
 
 def _register_errors() -> None:
-    cases = {
+    cases: dict[str, tuple[Any, ...]] = {
         "index-too-large": ((3, 5), np.array([0, 5, 1]), {}, None),
         "index-negative": ((3, 5), np.array([0, -1, 1]), {}, None),
         "index-too-large-nd": ((3, 5, 2, 2), np.full((3, 2, 2), 9), {"reduction": "none"}, None),

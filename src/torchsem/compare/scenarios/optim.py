@@ -217,7 +217,7 @@ _register_grid("adamw", dict(lr=0.05), seed=303, via="update")
 
 # ------------------------------------------------------------------------ argument errors
 
-_SGD_BAD = {
+_SGD_BAD: dict[str, dict[str, Any]] = {
     "negative-lr": dict(lr=-0.1),
     "negative-momentum": dict(lr=0.1, momentum=-0.5),
     "negative-weight-decay": dict(lr=0.1, weight_decay=-1e-4),
@@ -225,7 +225,7 @@ _SGD_BAD = {
     "nesterov-with-dampening": dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
     "nan-lr-accepted": dict(lr=float("nan")),
 }
-_ADAM_BAD = {
+_ADAM_BAD: dict[str, dict[str, Any]] = {
     "negative-lr": dict(lr=-0.1),
     "nan-lr": dict(lr=float("nan")),
     "negative-eps": dict(eps=-1e-8),

@@ -9,6 +9,7 @@ PyTorch's truncating division. Error cases compare PyTorch's error type and mess
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from .._module_case import ErrorCase, Input, ModuleCase, register_module_cases
 
@@ -28,7 +29,7 @@ def _grid() -> list[ModuleCase]:
             continue  # without padding the divisor cannot depend on count_include_pad
         cases.append(dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
                           count_include_pad=include))
-    extra = [
+    extra: list[tuple[dict[str, Any], Input | tuple[int, ...]]] = [
         (dict(kernel_size=2), (3, 3, 8)),  # the document's pool1
         (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (3, 8)),  # unbatched (C, L)
         (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (3, 6)),
@@ -48,7 +49,7 @@ def _grid() -> list[ModuleCase]:
 
 
 def _errors() -> list[ErrorCase]:
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
         "pad-more-than-half": (dict(kernel_size=2, padding=2), (2, 3, 8)),
         "pad-more-than-half-odd": (dict(kernel_size=3, padding=2), (2, 3, 8)),
         "pad-negative": (dict(kernel_size=3, padding=-1), (2, 3, 8)),
