@@ -7,9 +7,16 @@ import time
 from collections.abc import Callable
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2, *, block: int = 1,
-                        settle_s: float = 0.0, alternate: bool = False,
-                        reference: str | None = None) -> dict[str, float]:
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 2,
+    *,
+    block: int = 1,
+    settle_s: float = 0.0,
+    alternate: bool = False,
+    reference: str | None = None,
+) -> dict[str, float]:
     """Median seconds per call of each function, the functions taking turns round by round.
 
     Args:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 import numpy as np
+
 from _timing import interleaved_medians
 
 SHAPE = (64, 64, 1024)
@@ -35,8 +36,9 @@ def _memory(compiled) -> tuple[int | None, int | None]:
         return None, None
     if stats is None:
         return None, None
-    total = (stats.temp_size_in_bytes + stats.output_size_in_bytes + stats.argument_size_in_bytes
-             - stats.alias_size_in_bytes)
+    total = (
+        stats.temp_size_in_bytes + stats.output_size_in_bytes + stats.argument_size_in_bytes - stats.alias_size_in_bytes
+    )
     return int(total), int(stats.temp_size_in_bytes)
 
 
@@ -57,18 +59,21 @@ def _jax_steps():
             y, pullback, new_stats = jax.vjp(lambda x, p: apply(x, p, stats), x, params, has_aux=True)
             dx, dparams = pullback(cotangent)
             return y, new_stats, dx, dparams
+
         return jax.jit(step)
 
     ours = BatchNorm1d(SHAPE[1])
     ours_vars = ours.init(jax.random.PRNGKey(0), x, use_running_average=False)
 
     def ours_apply(x, params, stats):
-        y, updates = ours.apply({"params": params, "batch_stats": stats}, x, use_running_average=False,
-                                mutable=["batch_stats"])
+        y, updates = ours.apply(
+            {"params": params, "batch_stats": stats}, x, use_running_average=False, mutable=["batch_stats"]
+        )
         return y, updates["batch_stats"]
 
-    reference = flax_nn.BatchNorm(axis=1, use_running_average=False, momentum=0.9, epsilon=1e-5,
-                                  use_fast_variance=False)
+    reference = flax_nn.BatchNorm(
+        axis=1, use_running_average=False, momentum=0.9, epsilon=1e-5, use_fast_variance=False
+    )
     ref_vars = reference.init(jax.random.PRNGKey(0), x)
 
     def ref_apply(x, params, stats):
@@ -95,13 +100,15 @@ def _count_collectives_here() -> dict[str, int]:
     variables = layer.init(jax.random.PRNGKey(0), x[:4], use_running_average=True)
 
     def local_forward(x, params, stats):
-        y, updates = layer.apply({"params": params, "batch_stats": stats}, x, use_running_average=False,
-                                 mutable=["batch_stats"])
+        y, updates = layer.apply(
+            {"params": params, "batch_stats": stats}, x, use_running_average=False, mutable=["batch_stats"]
+        )
         return y, updates["batch_stats"]
 
     specs = (PartitionSpec("batch"), PartitionSpec(), PartitionSpec())
-    forward = jax.shard_map(local_forward, mesh=mesh, in_specs=specs,
-                            out_specs=(PartitionSpec("batch"), PartitionSpec()))
+    forward = jax.shard_map(
+        local_forward, mesh=mesh, in_specs=specs, out_specs=(PartitionSpec("batch"), PartitionSpec())
+    )
 
     def loss(x, params, stats):
         y, _ = forward(x, params, stats)
@@ -113,8 +120,11 @@ def _count_collectives_here() -> dict[str, int]:
         text = jax.jit(fn).lower(x, variables["params"], variables["batch_stats"]).compile().as_text()
         return sum(1 for line in text.splitlines() if any(f" {op}(" in line or f" {op}-start(" in line for op in ops))
 
-    return {"devices": len(devices), "forward": count(forward),
-            "forward_backward": count(jax.grad(loss, argnums=(0, 1)))}
+    return {
+        "devices": len(devices),
+        "forward": count(forward),
+        "forward_backward": count(jax.grad(loss, argnums=(0, 1))),
+    }
 
 
 def _collective_counts() -> dict[str, int] | None:
@@ -122,8 +132,14 @@ def _collective_counts() -> dict[str, int] | None:
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
     try:
-        done = subprocess.run([sys.executable, __file__, "--collectives"], env=env, capture_output=True, text=True,
-                              timeout=600, check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--collectives"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError):
         return None
@@ -144,17 +160,19 @@ def run(repeats: int = 7) -> list[dict]:
     medians = interleaved_medians({"ours": ours, "flax": flax_ref}, repeats, 3, block=3, settle_s=0.05)
     ours_peak, ours_temp = _memory(ours_step.lower(*ours_args).compile())
     flax_peak, flax_temp = _memory(ref_step.lower(*ref_args).compile())
-    results = [{
-        "name": "batchnorm1d_train_fwd_bwd_64x64x1024_vs_flax",
-        "ratio": medians["ours"] / medians["flax"],
-        "reference": "flax.linen.BatchNorm(axis=1, use_fast_variance=False), same work under jax.jit",
-        "median_s": medians["ours"],
-        "reference_median_s": medians["flax"],
-        "peak_memory_bytes": ours_peak,
-        "reference_peak_memory_bytes": flax_peak,
-        "temp_bytes": ours_temp,
-        "reference_temp_bytes": flax_temp,
-    }]
+    results = [
+        {
+            "name": "batchnorm1d_train_fwd_bwd_64x64x1024_vs_flax",
+            "ratio": medians["ours"] / medians["flax"],
+            "reference": "flax.linen.BatchNorm(axis=1, use_fast_variance=False), same work under jax.jit",
+            "median_s": medians["ours"],
+            "reference_median_s": medians["flax"],
+            "peak_memory_bytes": ours_peak,
+            "reference_peak_memory_bytes": flax_peak,
+            "temp_bytes": ours_temp,
+            "reference_temp_bytes": flax_temp,
+        }
+    ]
 
     try:
         import torch
@@ -172,14 +190,16 @@ def run(repeats: int = 7) -> list[dict]:
             module(xt).backward(gt)
 
         medians = interleaved_medians({"ours": ours, "torch": torch_step}, repeats, 3, block=3, settle_s=0.05)
-        results.append({
-            "name": "batchnorm1d_train_fwd_bwd_64x64x1024_vs_torch",
-            "ratio": medians["ours"] / medians["torch"],
-            "reference": f"PyTorch {torch.__version__} eager BatchNorm1d forward + backward "
-                         f"({torch.get_num_threads()} threads)",
-            "median_s": medians["ours"],
-            "reference_median_s": medians["torch"],
-        })
+        results.append(
+            {
+                "name": "batchnorm1d_train_fwd_bwd_64x64x1024_vs_torch",
+                "ratio": medians["ours"] / medians["torch"],
+                "reference": f"PyTorch {torch.__version__} eager BatchNorm1d forward + backward "
+                f"({torch.get_num_threads()} threads)",
+                "median_s": medians["ours"],
+                "reference_median_s": medians["torch"],
+            }
+        )
 
     counts = _collective_counts()
     if counts is not None:

@@ -28,12 +28,15 @@ def _run(oracle: str, cache_dir: str) -> float:
     env = {**os.environ, "TORCHSEM_CACHE_DIR": cache_dir}
     env.pop("TORCHSEM_ORACLE", None)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "torchsem", "compare", "--oracle", oracle],
-                          capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "torchsem", "compare", "--oracle", oracle], capture_output=True, text=True, env=env
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"torchsem compare --oracle {oracle} exited {done.returncode}:\n{done.stdout[-2000:]}"
-                           f"\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"torchsem compare --oracle {oracle} exited {done.returncode}:\n{done.stdout[-2000:]}"
+            f"\n{done.stderr[-2000:]}"
+        )
     return elapsed
 
 
@@ -43,9 +46,15 @@ def _measure(name: str, oracle: str, repeats: int, warm: bool) -> dict:
         _run(oracle, cache_dir)  # warm-up: page cache, and the compilation cache when warm
         times = [_run(oracle, cache_dir) for _ in range(repeats)]
     median = statistics.median(times)
-    return {"name": name, "ratio": median / BUDGET_S, "reference": "issue 7's 30 s budget",
-            "median_s": median, "reference_median_s": BUDGET_S, "runs_s": times,
-            "load_average_1min": os.getloadavg()[0]}
+    return {
+        "name": name,
+        "ratio": median / BUDGET_S,
+        "reference": "issue 7's 30 s budget",
+        "median_s": median,
+        "reference_median_s": BUDGET_S,
+        "runs_s": times,
+        "load_average_1min": os.getloadavg()[0],
+    }
 
 
 def run(repeats: int = 7) -> list[dict]:
@@ -62,5 +71,7 @@ def run(repeats: int = 7) -> list[dict]:
 
 if __name__ == "__main__":
     for row in run(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
-        print(f"{row['name']}: median {row['median_s']:.1f} s = {row['ratio']:.2f} x the 30 s budget "
-              f"(runs {', '.join(f'{t:.1f}' for t in row['runs_s'])}; load {row['load_average_1min']:.1f})")
+        print(
+            f"{row['name']}: median {row['median_s']:.1f} s = {row['ratio']:.2f} x the 30 s budget "
+            f"(runs {', '.join(f'{t:.1f}' for t in row['runs_s'])}; load {row['load_average_1min']:.1f})"
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from _timing import interleaved_medians
 
 POOL_SHAPE = (64, 64, 1024)
@@ -28,7 +29,9 @@ def _paired_medians(fns: dict[str, Callable[[], object]], jax_reference: str, re
     PyTorch's OpenMP threads keep spinning for a while after each call, which would slow
     whatever runs next; timing each pair on its own keeps that out of the JAX-vs-JAX ratio.
     """
-    pairs = {jax_reference: interleaved_medians({"ours": fns["ours"], jax_reference: fns[jax_reference]}, repeats, warmup=3)}
+    pairs = {
+        jax_reference: interleaved_medians({"ours": fns["ours"], jax_reference: fns[jax_reference]}, repeats, warmup=3)
+    }
     if "torch" in fns:
         pairs["torch"] = _block_medians({"ours": fns["ours"], "torch": fns["torch"]}, repeats)
     return pairs
@@ -47,8 +50,13 @@ def _block_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: i
 
 
 def _row(name: str, medians: dict[str, float], reference: str, reference_text: str) -> dict:
-    return {"name": name, "ratio": medians["ours"] / medians[reference], "reference": reference_text,
-            "median_s": medians["ours"], "reference_median_s": medians[reference]}
+    return {
+        "name": name,
+        "ratio": medians["ours"] / medians[reference],
+        "reference": reference_text,
+        "median_s": medians["ours"],
+        "reference_median_s": medians[reference],
+    }
 
 
 def _bytes_accessed(jitted, *args) -> float | None:
@@ -86,10 +94,15 @@ def _pool_rows(repeats: int, torch) -> list[dict]:
     pool = AvgPool1d(2)
     # The cotangent is an argument, not a captured constant, so XLA cannot fold the backward pass.
     ours_step = jax.jit(jax.grad(lambda v, c: jnp.vdot(pool.apply({}, v), c)))
-    flax_step = jax.jit(jax.grad(lambda v, c: jnp.vdot(
-        jnp.swapaxes(flax_nn.avg_pool(jnp.swapaxes(v, 1, 2), (2,), strides=(2,)), 1, 2), c)))
-    fns = {"ours": lambda: jax.block_until_ready(ours_step(x, cotangent)),
-           "flax": lambda: jax.block_until_ready(flax_step(x, cotangent))}
+    flax_step = jax.jit(
+        jax.grad(
+            lambda v, c: jnp.vdot(jnp.swapaxes(flax_nn.avg_pool(jnp.swapaxes(v, 1, 2), (2,), strides=(2,)), 1, 2), c)
+        )
+    )
+    fns = {
+        "ours": lambda: jax.block_until_ready(ours_step(x, cotangent)),
+        "flax": lambda: jax.block_until_ready(flax_step(x, cotangent)),
+    }
     if torch is not None:
         xt = torch.from_numpy(np.array(x)).requires_grad_(True)
         gt = torch.from_numpy(np.array(cotangent))
@@ -102,12 +115,27 @@ def _pool_rows(repeats: int, torch) -> list[dict]:
         fns["torch"] = torch_step
     medians = _paired_medians(fns, "flax", repeats)
     shape = "x".join(map(str, POOL_SHAPE))
-    rows = [_with_traffic(_row(f"avgpool1d_k2_fwd_bwd_{shape}_vs_flax", medians["flax"], "flax",
-                               "flax.linen.avg_pool on the NLC transpose (swapaxes in and out), same work under jax.jit"),
-                          _bytes_accessed(ours_step, x, cotangent), _bytes_accessed(flax_step, x, cotangent))]
+    rows = [
+        _with_traffic(
+            _row(
+                f"avgpool1d_k2_fwd_bwd_{shape}_vs_flax",
+                medians["flax"],
+                "flax",
+                "flax.linen.avg_pool on the NLC transpose (swapaxes in and out), same work under jax.jit",
+            ),
+            _bytes_accessed(ours_step, x, cotangent),
+            _bytes_accessed(flax_step, x, cotangent),
+        )
+    ]
     if torch is not None:
-        rows.append(_row(f"avgpool1d_k2_fwd_bwd_{shape}_vs_torch", medians["torch"], "torch",
-                         f"PyTorch {torch.__version__} eager AvgPool1d(2) forward + backward"))
+        rows.append(
+            _row(
+                f"avgpool1d_k2_fwd_bwd_{shape}_vs_torch",
+                medians["torch"],
+                "torch",
+                f"PyTorch {torch.__version__} eager AvgPool1d(2) forward + backward",
+            )
+        )
     return rows
 
 
@@ -128,8 +156,10 @@ def _linear_rows(repeats: int, torch) -> list[dict]:
     dense_params = dense.init(jax.random.key(0), x)["params"]
     ours_step = jax.jit(jax.grad(lambda p, v, c: jnp.vdot(ours.apply({"params": p}, v), c), argnums=(0, 1)))
     dense_step = jax.jit(jax.grad(lambda p, v, c: jnp.vdot(dense.apply({"params": p}, v), c), argnums=(0, 1)))
-    fns = {"ours": lambda: jax.block_until_ready(ours_step(ours_params, x, cotangent)),
-           "flax": lambda: jax.block_until_ready(dense_step(dense_params, x, cotangent))}
+    fns = {
+        "ours": lambda: jax.block_until_ready(ours_step(ours_params, x, cotangent)),
+        "flax": lambda: jax.block_until_ready(dense_step(dense_params, x, cotangent)),
+    }
     if torch is not None:
         xt = torch.from_numpy(np.array(x)).requires_grad_(True)
         gt = torch.from_numpy(np.array(cotangent))
@@ -143,13 +173,27 @@ def _linear_rows(repeats: int, torch) -> list[dict]:
         fns["torch"] = torch_step
     medians = _paired_medians(fns, "flax", repeats)
     shape = "x".join(map(str, LINEAR_SHAPE))
-    rows = [_with_traffic(_row(f"linear_fwd_bwd_{shape}_vs_flax", medians["flax"], "flax",
-                               "flax.linen.Dense(precision=HIGHEST) (kernel (in, out)), same work under jax.jit"),
-                          _bytes_accessed(ours_step, ours_params, x, cotangent),
-                          _bytes_accessed(dense_step, dense_params, x, cotangent))]
+    rows = [
+        _with_traffic(
+            _row(
+                f"linear_fwd_bwd_{shape}_vs_flax",
+                medians["flax"],
+                "flax",
+                "flax.linen.Dense(precision=HIGHEST) (kernel (in, out)), same work under jax.jit",
+            ),
+            _bytes_accessed(ours_step, ours_params, x, cotangent),
+            _bytes_accessed(dense_step, dense_params, x, cotangent),
+        )
+    ]
     if torch is not None:
-        rows.append(_row(f"linear_fwd_bwd_{shape}_vs_torch", medians["torch"], "torch",
-                         f"PyTorch {torch.__version__} eager Linear forward + backward ({torch.get_num_threads()} threads)"))
+        rows.append(
+            _row(
+                f"linear_fwd_bwd_{shape}_vs_torch",
+                medians["torch"],
+                "torch",
+                f"PyTorch {torch.__version__} eager Linear forward + backward ({torch.get_num_threads()} threads)",
+            )
+        )
     return rows
 
 
@@ -165,8 +209,10 @@ def _loss_rows(repeats: int, torch) -> list[dict]:
     target = jnp.asarray(rng.integers(0, LOSS_SHAPE[1], LOSS_SHAPE[0]), jnp.int32)
     ours_step = jax.jit(jax.value_and_grad(lambda v, t: cross_entropy(v, t)))
     optax_step = jax.jit(jax.value_and_grad(lambda v, t: optax.softmax_cross_entropy_with_integer_labels(v, t).mean()))
-    fns = {"ours": lambda: jax.block_until_ready(ours_step(x, target)),
-           "optax": lambda: jax.block_until_ready(optax_step(x, target))}
+    fns = {
+        "ours": lambda: jax.block_until_ready(ours_step(x, target)),
+        "optax": lambda: jax.block_until_ready(optax_step(x, target)),
+    }
     if torch is not None:
         xt = torch.from_numpy(np.array(x)).requires_grad_(True)
         tt = torch.from_numpy(np.asarray(target).astype(np.int64))
@@ -178,12 +224,27 @@ def _loss_rows(repeats: int, torch) -> list[dict]:
         fns["torch"] = torch_step
     medians = _paired_medians(fns, "optax", repeats)
     shape = "x".join(map(str, LOSS_SHAPE))
-    rows = [_with_traffic(_row(f"cross_entropy_mean_fwd_bwd_{shape}_vs_optax", medians["optax"], "optax",
-                               "optax.softmax_cross_entropy_with_integer_labels(...).mean() under jax.jit"),
-                          _bytes_accessed(ours_step, x, target), _bytes_accessed(optax_step, x, target))]
+    rows = [
+        _with_traffic(
+            _row(
+                f"cross_entropy_mean_fwd_bwd_{shape}_vs_optax",
+                medians["optax"],
+                "optax",
+                "optax.softmax_cross_entropy_with_integer_labels(...).mean() under jax.jit",
+            ),
+            _bytes_accessed(ours_step, x, target),
+            _bytes_accessed(optax_step, x, target),
+        )
+    ]
     if torch is not None:
-        rows.append(_row(f"cross_entropy_mean_fwd_bwd_{shape}_vs_torch", medians["torch"], "torch",
-                         f"PyTorch {torch.__version__} eager F.cross_entropy forward + backward"))
+        rows.append(
+            _row(
+                f"cross_entropy_mean_fwd_bwd_{shape}_vs_torch",
+                medians["torch"],
+                "torch",
+                f"PyTorch {torch.__version__} eager F.cross_entropy forward + backward",
+            )
+        )
     return rows
 
 
@@ -212,15 +273,18 @@ def _net_rows(repeats: int, torch) -> list[dict]:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((NET_BATCH, 3, 8), dtype=np.float32)
     target = rng.integers(0, 4, NET_BATCH)
-    variables = load_torch_state_dict(Net().init(jax.random.key(0), jnp.zeros((2, 3, 8)), train=False),
-                                      model.state_dict())
+    variables = load_torch_state_dict(
+        Net().init(jax.random.key(0), jnp.zeros((2, 3, 8)), train=False), model.state_dict()
+    )
 
     @jax.jit
     def step(params, batch_stats, x, target):
         def loss_fn(params):
-            output, updates = Net().apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                                          mutable=["batch_stats"])
+            output, updates = Net().apply(
+                {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
+            )
             return cross_entropy(output, target), updates["batch_stats"]
+
         return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
     xj, tj = jnp.asarray(x), jnp.asarray(target, jnp.int32)
@@ -231,23 +295,42 @@ def _net_rows(repeats: int, torch) -> list[dict]:
         model.zero_grad(set_to_none=True)
         loss_fn(model(xt), tt).backward()
 
-    medians = _block_medians({
-        "ours": lambda: jax.block_until_ready(step(variables["params"], variables["batch_stats"], xj, tj)),
-        "torch": torch_step}, repeats)
-    return [_row(f"net_train_step_batch{NET_BATCH}_vs_torch", medians, "torch",
-                 f"PyTorch {torch.__version__} eager: net forward, CrossEntropyLoss, backward (running stats updated)")]
+    medians = _block_medians(
+        {
+            "ours": lambda: jax.block_until_ready(step(variables["params"], variables["batch_stats"], xj, tj)),
+            "torch": torch_step,
+        },
+        repeats,
+    )
+    return [
+        _row(
+            f"net_train_step_batch{NET_BATCH}_vs_torch",
+            medians,
+            "torch",
+            f"PyTorch {torch.__version__} eager: net forward, CrossEntropyLoss, backward (running stats updated)",
+        )
+    ]
 
 
 def run(repeats: int = 7) -> list[dict]:
     """Time the layers, the loss and the Net train step; return ratios against their references."""
     torch = _torch()
-    return [*_pool_rows(repeats, torch), *_linear_rows(repeats, torch), *_loss_rows(repeats, torch),
-            *_net_rows(repeats, torch)]
+    return [
+        *_pool_rows(repeats, torch),
+        *_linear_rows(repeats, torch),
+        *_loss_rows(repeats, torch),
+        *_net_rows(repeats, torch),
+    ]
 
 
 if __name__ == "__main__":
     for result in run():
-        traffic = (f"; XLA bytes accessed {result['bytes_accessed']:.4g} vs {result['reference_bytes_accessed']:.4g}"
-                   if result.get("bytes_accessed") and result.get("reference_bytes_accessed") else "")
-        print(f"{result['name']}: {result['ratio']:.3f}x of {result['reference']} "
-              f"({result['median_s'] * 1e3:.2f} ms vs {result['reference_median_s'] * 1e3:.2f} ms{traffic})")
+        traffic = (
+            f"; XLA bytes accessed {result['bytes_accessed']:.4g} vs {result['reference_bytes_accessed']:.4g}"
+            if result.get("bytes_accessed") and result.get("reference_bytes_accessed")
+            else ""
+        )
+        print(
+            f"{result['name']}: {result['ratio']:.3f}x of {result['reference']} "
+            f"({result['median_s'] * 1e3:.2f} ms vs {result['reference_median_s'] * 1e3:.2f} ms{traffic})"
+        )

@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import contextlib
 
 import numpy as np
+
 from _timing import interleaved_medians
 
 HIDDEN, BATCH, CLASSES = 4096, 64, 10
@@ -54,23 +56,29 @@ def _freeze_rows(repeats: int) -> list[dict]:
     frozen_tx = optim.freeze(sgd, frozen="fc1.weight")
     steps = {
         "unfrozen": (train.make_train_step(model, cross_entropy, sgd), train.TrainState.create(variables, sgd)),
-        "frozen": (train.make_train_step(model, cross_entropy, frozen_tx, frozen="fc1.weight"),
-                   train.TrainState.create(variables, frozen_tx)),
+        "frozen": (
+            train.make_train_step(model, cross_entropy, frozen_tx, frozen="fc1.weight"),
+            train.TrainState.create(variables, frozen_tx),
+        ),
     }
 
     def timed(step, state):
         def go():
             jax.block_until_ready(step(state, (x, y)))
+
         return go
 
     medians = interleaved_medians({k: timed(*v) for k, v in steps.items()}, repeats)
-    row = {"name": "freeze_large_linear", "ratio": medians["frozen"] / medians["unfrozen"],
-           "reference": f"the same step with fc1.weight ({HIDDEN}x{HIDDEN}) trained", "median_s": medians["frozen"],
-           "reference_median_s": medians["unfrozen"], "batch": BATCH}
-    try:
+    row = {
+        "name": "freeze_large_linear",
+        "ratio": medians["frozen"] / medians["unfrozen"],
+        "reference": f"the same step with fc1.weight ({HIDDEN}x{HIDDEN}) trained",
+        "median_s": medians["frozen"],
+        "reference_median_s": medians["unfrozen"],
+        "batch": BATCH,
+    }
+    with contextlib.suppress(ImportError):
         row.update(_torch_freeze(repeats, np.asarray(x), np.asarray(y)))
-    except ImportError:
-        pass
     return [row]
 
 
@@ -88,11 +96,15 @@ def _torch_freeze(repeats: int, x: np.ndarray, y: np.ndarray) -> dict:
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(xt), yt).backward()
             optimizer.step()
+
         return go
 
     medians = interleaved_medians({"frozen": make(True), "unfrozen": make(False)}, repeats)
-    return {"torch_frozen_over_unfrozen": medians["frozen"] / medians["unfrozen"],
-            "torch_frozen_median_s": medians["frozen"], "torch_unfrozen_median_s": medians["unfrozen"]}
+    return {
+        "torch_frozen_over_unfrozen": medians["frozen"] / medians["unfrozen"],
+        "torch_frozen_median_s": medians["frozen"],
+        "torch_unfrozen_median_s": medians["unfrozen"],
+    }
 
 
 def _update_rows(repeats: int) -> list[dict]:
@@ -107,13 +119,16 @@ def _update_rows(repeats: int) -> list[dict]:
     params = [jnp.asarray(rng.standard_normal(s).astype(np.float32)) for s in shapes]
     grads = [jnp.asarray(rng.standard_normal(s).astype(np.float32)) for s in shapes]
     pairs = {
-        "sgd_update_vs_optax": (optim.sgd(1e-2, momentum=0.9, weight_decay=1e-4),
-                                optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(1e-2, momentum=0.9)),
-                                "optax.chain(add_decayed_weights(1e-4), sgd(1e-2, momentum=0.9))"),
+        "sgd_update_vs_optax": (
+            optim.sgd(1e-2, momentum=0.9, weight_decay=1e-4),
+            optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(1e-2, momentum=0.9)),
+            "optax.chain(add_decayed_weights(1e-4), sgd(1e-2, momentum=0.9))",
+        ),
         "adam_update_vs_optax": (optim.adam(1e-3), optax.adam(1e-3), "optax.adam(1e-3)"),
     }
     rows = []
     for name, (ours, theirs, reference) in pairs.items():
+
         def make(tx):
             @jax.jit
             def step(params, state):
@@ -128,12 +143,20 @@ def _update_rows(repeats: int) -> list[dict]:
                 for _ in range(10):
                     carry["params"], carry["state"] = step(carry["params"], carry["state"])
                 jax.block_until_ready(carry["params"])
+
             return go
 
         medians = interleaved_medians({"torchsem": make(ours), "optax": make(theirs)}, repeats)
-        rows.append({"name": name, "ratio": medians["torchsem"] / medians["optax"], "reference": reference,
-                     "median_s": medians["torchsem"] / 10, "reference_median_s": medians["optax"] / 10,
-                     "parameters": int(sum(np.prod(s) for s in shapes))})
+        rows.append(
+            {
+                "name": name,
+                "ratio": medians["torchsem"] / medians["optax"],
+                "reference": reference,
+                "median_s": medians["torchsem"] / 10,
+                "reference_median_s": medians["optax"] / 10,
+                "parameters": int(sum(np.prod(s) for s in shapes)),
+            }
+        )
     return rows
 
 

@@ -42,8 +42,10 @@ import numpy as np
 GLOBAL_BATCH = 32
 DEVICES = 8
 # "%x = f32[8,4,3]{2,1,0} all-gather(...)" or, after XLA's combiner, "%x = (f32[64]{0}, f32[2,64]{1,0}) all-reduce(...)"
-_COLLECTIVE = re.compile(r"= (\(.*?\)|\S+) (all-reduce|all-gather|reduce-scatter|collective-permute|all-to-all)"
-                         r"(?:-start)?\(")
+_COLLECTIVE = re.compile(
+    r"= (\(.*?\)|\S+) (all-reduce|all-gather|reduce-scatter|collective-permute|all-to-all)"
+    r"(?:-start)?\("
+)
 _SHAPE = re.compile(r"(\w+)\[([\d,]*)\]")
 _BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "s32": 4, "s64": 8, "u32": 4, "pred": 1}
 _BN_LAYER = re.compile(r"\b(bn\d+)/")
@@ -66,14 +68,18 @@ def collectives(hlo: str) -> list[dict]:
         shapes = _SHAPE.findall(result)
         op_name = re.search(r'op_name="([^"]*)"', line)
         op_name = op_name.group(1) if op_name else ""
-        found.append({
-            "kind": kind,
-            "shapes": [f"{dtype}[{dims}]" for dtype, dims in shapes],
-            "bytes": sum(_BYTES.get(dtype, 4) * int(np.prod([int(d) for d in dims.split(",") if d]))
-                         for dtype, dims in shapes),
-            "layers": sorted(set(_BN_LAYER.findall(op_name))),
-            "direction": "backward" if "transpose(" in op_name else "forward",
-        })
+        found.append(
+            {
+                "kind": kind,
+                "shapes": [f"{dtype}[{dims}]" for dtype, dims in shapes],
+                "bytes": sum(
+                    _BYTES.get(dtype, 4) * int(np.prod([int(d) for d in dims.split(",") if d]))
+                    for dtype, dims in shapes
+                ),
+                "layers": sorted(set(_BN_LAYER.findall(op_name))),
+                "direction": "backward" if "transpose(" in op_name else "forward",
+            }
+        )
     return found
 
 
@@ -104,8 +110,14 @@ def _models():
             for i in range(3):
                 x = Linear(x.shape[-1], 64, name=f"fc{i}")(x)
                 if self.flax_batchnorm:
-                    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis=-1, axis_name="data",
-                                     use_fast_variance=False, name=f"bn{i}")(x)
+                    x = nn.BatchNorm(
+                        use_running_average=not train,
+                        momentum=0.9,
+                        axis=-1,
+                        axis_name="data",
+                        use_fast_variance=False,
+                        name=f"bn{i}",
+                    )(x)
                 else:
                     x = BatchNorm1d(64, name=f"bn{i}")(x, use_running_average=not train)
                 x = nn.relu(x)
@@ -142,8 +154,14 @@ def _flax_reference_step(model, mesh):
         return optax.apply_updates(params, updates), stats, opt_state, jax.lax.psum(loss, "data")
 
     data, replicated = PartitionSpec("data"), PartitionSpec()
-    step = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(replicated, replicated, replicated, data, data),
-                                 out_specs=(replicated, replicated, replicated, replicated)))
+    step = jax.jit(
+        jax.shard_map(
+            per_device,
+            mesh=mesh,
+            in_specs=(replicated, replicated, replicated, data, data),
+            out_specs=(replicated, replicated, replicated, replicated),
+        )
+    )
     return tx, step
 
 
@@ -158,25 +176,29 @@ def _rows_for(name: str, found: list[dict], bn_layers: int, timing: dict, refere
         per_layer: dict[str, list[str]] = {}
         for c in mine:
             per_layer.setdefault("+".join(c["layers"]), []).append(_describe(c))
-        rows.append({
-            "name": f"{name}: BatchNorm sync, {direction}",
-            "ratio": len(mine) / bn_layers,
-            "reference": reference + f"; collective ops per BatchNorm layer ({bn_layers} layers), {direction}",
-            "collectives": len(mine),
-            "bytes": sum(c["bytes"] for c in mine),
-            "per_layer": per_layer,
-            **timing,
-        })
+        rows.append(
+            {
+                "name": f"{name}: BatchNorm sync, {direction}",
+                "ratio": len(mine) / bn_layers,
+                "reference": reference + f"; collective ops per BatchNorm layer ({bn_layers} layers), {direction}",
+                "collectives": len(mine),
+                "bytes": sum(c["bytes"] for c in mine),
+                "per_layer": per_layer,
+                **timing,
+            }
+        )
     rest = [c for c in found if not c["layers"]]
-    rows.append({
-        "name": f"{name}: gradients (+ loss, count)",
-        "ratio": float(len(rest)),
-        "reference": reference + "; all-reduce ops for the parameter gradients per step (target: 1 bucket)",
-        "collectives": len(rest),
-        "bytes": sum(c["bytes"] for c in rest),
-        "shapes": [_describe(c) for c in rest],
-        **timing,
-    })
+    rows.append(
+        {
+            "name": f"{name}: gradients (+ loss, count)",
+            "ratio": float(len(rest)),
+            "reference": reference + "; all-reduce ops for the parameter gradients per step (target: 1 bucket)",
+            "collectives": len(rest),
+            "bytes": sum(c["bytes"] for c in rest),
+            "shapes": [_describe(c) for c in rest],
+            **timing,
+        }
+    )
     return rows
 
 
@@ -188,8 +210,9 @@ def run(repeats: int = 7) -> list[dict]:
         # initialises it first): measure in a fresh process that has them.
         env = dict(os.environ)
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={DEVICES}").strip()
-        completed = subprocess.run([sys.executable, __file__, "--json", str(repeats)], env=env, check=True,
-                                   capture_output=True, text=True)
+        completed = subprocess.run(
+            [sys.executable, __file__, "--json", str(repeats)], env=env, check=True, capture_output=True, text=True
+        )
         return json.loads(completed.stdout.splitlines()[-1])
 
     from torchsem import optim, parallel, train
@@ -204,10 +227,18 @@ def run(repeats: int = 7) -> list[dict]:
             tx, step = _flax_reference_step(model, mesh)
             args = (variables["params"], variables["batch_stats"], tx.init(variables["params"]), x, y)
             found = collectives(step.lower(*args).compile().as_text())
-            timing = {"median_s": _median_seconds(lambda: jax.block_until_ready(step(*args)), repeats),
-                      "reference_median_s": float("nan"), "devices": len(jax.devices())}
-            rows += _rows_for(f"{model_name} (even batch)", found, bn_layers, timing,
-                              "plain flax.linen.BatchNorm + jax.grad, for contrast")
+            timing = {
+                "median_s": _median_seconds(lambda: jax.block_until_ready(step(*args)), repeats),
+                "reference_median_s": float("nan"),
+                "devices": len(jax.devices()),
+            }
+            rows += _rows_for(
+                f"{model_name} (even batch)",
+                found,
+                bn_layers,
+                timing,
+                "plain flax.linen.BatchNorm + jax.grad, for contrast",
+            )
             continue
         tx = optim.sgd(lr=0.1, momentum=0.9)
         state = parallel.replicate(train.TrainState.create(variables, tx), mesh)
@@ -219,8 +250,9 @@ def run(repeats: int = 7) -> list[dict]:
             real = (batch[0][batch[2]], batch[1][batch[2]]) if len(batch) == 3 else batch
             timing = {
                 "median_s": _median_seconds(lambda: jax.block_until_ready(step(state, batch)), repeats),
-                "reference_median_s": _median_seconds(lambda: jax.block_until_ready(single(single_state, real)),
-                                                      repeats),
+                "reference_median_s": _median_seconds(
+                    lambda: jax.block_until_ready(single(single_state, real)), repeats
+                ),
                 "devices": len(jax.devices()),
                 "timing_note": "context only: 8 host devices on a shared CPU; reference = single-device step",
             }
@@ -234,5 +266,7 @@ if __name__ == "__main__":
         sys.exit(0)
     for row in run():
         extra = row.get("per_layer") or row.get("shapes")
-        print(f"{row['name']:<58} ratio {row['ratio']:.2f}  collectives {row['collectives']:>2}  "
-              f"bytes {row['bytes']:>6}  step {row['median_s'] * 1e3:7.2f} ms  {extra}")
+        print(
+            f"{row['name']:<58} ratio {row['ratio']:.2f}  collectives {row['collectives']:>2}  "
+            f"bytes {row['bytes']:>6}  step {row['median_s'] * 1e3:7.2f} ms  {extra}"
+        )

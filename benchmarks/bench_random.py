@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from torchsem.random import Generator
 from _timing import interleaved_medians
+from torchsem.random import Generator
 
 SEED = 1029
 LARGE = 10**7
@@ -67,8 +67,13 @@ def run(repeats: int) -> list[dict]:
     rows = []
     if torch is not None:
         rows.append(
-            _row("randn float32 1e7 vs torch.randn", "torch.randn", medians["ours_randn32"], medians["torch_randn32"],
-                 target="<= 20")
+            _row(
+                "randn float32 1e7 vs torch.randn",
+                "torch.randn",
+                medians["ours_randn32"],
+                medians["torch_randn32"],
+                target="<= 20",
+            )
         )
     rows.append(
         _row(

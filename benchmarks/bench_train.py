@@ -21,8 +21,8 @@ runs with one thread (its fastest setting for this size).
 
 from __future__ import annotations
 
-
 import numpy as np
+
 from _timing import interleaved_medians
 
 BATCH = 3
@@ -62,8 +62,9 @@ def _jax_steps():
         x, y = batch
 
         def loss_of(params):
-            logits, updated = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                                          mutable=["batch_stats"])
+            logits, updated = model.apply(
+                {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
+            )
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
             return loss, updated["batch_stats"]
 
@@ -125,13 +126,15 @@ def run(repeats: int = 7) -> list[dict]:
         def go():
             s = state
             for batch in batches:
-                s, metrics = step(s, batch)
+                s, _metrics = step(s, batch)
             jax.block_until_ready(s)
+
         return go
 
     rows: list[dict] = []
     try:
         import torch  # noqa: F401
+
         torch_run = _torch_step(xs, ys)
     except ImportError:
         torch_run = None
@@ -140,31 +143,56 @@ def run(repeats: int = 7) -> list[dict]:
     paired = interleaved_medians(fns, repeats * PAIRED_ROUNDS, alternate=True, reference="plain")
     medians = {k: paired[k] / STEPS_PER_TIMING for k in fns}
     if torch_run is not None:
-        torch_medians = interleaved_medians({"torchsem": fns["torchsem"], "torch": lambda: torch_run(STEPS_PER_TIMING)},
-                                            repeats, alternate=True)
+        torch_medians = interleaved_medians(
+            {"torchsem": fns["torchsem"], "torch": lambda: torch_run(STEPS_PER_TIMING)}, repeats, alternate=True
+        )
         medians["torch"] = torch_medians["torch"] / STEPS_PER_TIMING
         medians["torchsem_vs_torch"] = torch_medians["torchsem"] / STEPS_PER_TIMING
-    rows.append({"name": "net_step_vs_flax_optax", "ratio": paired["torchsem/ratio"],
-                 "reference": "the same jitted step in plain Flax + optax", "median_s": medians["torchsem"],
-                 "reference_median_s": medians["plain"], "target": "<= 1.05", "batch": BATCH})
+    rows.append(
+        {
+            "name": "net_step_vs_flax_optax",
+            "ratio": paired["torchsem/ratio"],
+            "reference": "the same jitted step in plain Flax + optax",
+            "median_s": medians["torchsem"],
+            "reference_median_s": medians["plain"],
+            "target": "<= 1.05",
+            "batch": BATCH,
+        }
+    )
     if torch_run is not None:
-        rows.append({"name": "net_step_vs_torch_eager", "ratio": medians["torchsem_vs_torch"] / medians["torch"],
-                     "reference": "PyTorch eager zero_grad/forward/backward/step",
-                     "median_s": medians["torchsem_vs_torch"],
-                     "reference_median_s": medians["torch"], "target": "<= 0.35", "batch": BATCH})
+        rows.append(
+            {
+                "name": "net_step_vs_torch_eager",
+                "ratio": medians["torchsem_vs_torch"] / medians["torch"],
+                "reference": "PyTorch eager zero_grad/forward/backward/step",
+                "median_s": medians["torchsem_vs_torch"],
+                "reference_median_s": medians["torch"],
+                "target": "<= 0.35",
+                "batch": BATCH,
+            }
+        )
 
         batches_all = (jax.device_put(xs), jax.device_put(ys))
 
         def scan_run():
-            state, metrics = train.train_loop(torchsem_step, torchsem_state, batches_all)
+            state, _metrics = train.train_loop(torchsem_step, torchsem_state, batches_all)
             jax.block_until_ready(state)
 
-        scan_medians = interleaved_medians({"scan": scan_run, "torch": lambda: torch_run(SCAN_STEPS)},
-                                           max(3, repeats // 2), warmup=1, alternate=True)
+        scan_medians = interleaved_medians(
+            {"scan": scan_run, "torch": lambda: torch_run(SCAN_STEPS)}, max(3, repeats // 2), warmup=1, alternate=True
+        )
         per_step = {k: v / SCAN_STEPS for k, v in scan_medians.items()}
-        rows.append({"name": "scan_1000_steps_vs_torch_eager", "ratio": per_step["scan"] / per_step["torch"],
-                     "reference": "PyTorch eager, per step over 1000 steps", "median_s": per_step["scan"],
-                     "reference_median_s": per_step["torch"], "target": "<= 0.05", "steps": SCAN_STEPS})
+        rows.append(
+            {
+                "name": "scan_1000_steps_vs_torch_eager",
+                "ratio": per_step["scan"] / per_step["torch"],
+                "reference": "PyTorch eager, per step over 1000 steps",
+                "median_s": per_step["scan"],
+                "reference_median_s": per_step["torch"],
+                "target": "<= 0.05",
+                "steps": SCAN_STEPS,
+            }
+        )
     return rows
 
 

@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     header = ("benchmark", "measurement", "ratio", "reference", "median", "ref median")
     table = [header] + [
         (
-            r["benchmark"], r["name"], f"{r['ratio']:.3f}" if isinstance(r.get("ratio"), (int, float)) else str(r.get("ratio")),
+            r["benchmark"],
+            r["name"],
+            f"{r['ratio']:.3f}" if isinstance(r.get("ratio"), (int, float)) else str(r.get("ratio")),
             str(r.get("reference", "")),
             f"{r['median_s'] * 1e3:.3f} ms" if "median_s" in r else "",
             f"{r['reference_median_s'] * 1e3:.3f} ms" if "reference_median_s" in r else "",

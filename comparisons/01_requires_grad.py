@@ -19,8 +19,8 @@ import sys
 import jax
 import jax.numpy as jnp
 import optax
-from _show import Comparison
 
+from _show import Comparison
 from torchsem import autograd, optim
 from torchsem.compare import document_start
 from torchsem.losses import cross_entropy
@@ -52,14 +52,22 @@ def loss_fn(params):
 grads = autograd.grad(loss_fn, requires_grad=requires_grad)(params)
 compare.show("print(model.fc1.weight.grad)", "fc1.weight.grad", grads["fc1"]["weight"])
 compare.show("print(model.fc1.bias.grad)", "fc1.bias.grad", grads["fc1"]["bias"])
-compare.plain("print(model.fc1.weight.grad)", jax.grad(loss_fn)(params)["fc1"]["weight"],
-              "jax.grad differentiates every leaf, frozen or not")
+compare.plain(
+    "print(model.fc1.weight.grad)",
+    jax.grad(loss_fn)(params)["fc1"]["weight"],
+    "jax.grad differentiates every leaf, frozen or not",
+)
 
 # optimizer.step(): the frozen weight does not move, the bias takes one SGD step
 updates, optimizer_state = optimizer.update(grads, optimizer_state, params)
 stepped = optax.apply_updates(params, updates)
-compare.show("print(model.fc1.bias)  # after optimizer.step()", "fc1.bias after optimizer.step()", stepped["fc1"]["bias"])
-compare.show("print(model.fc1.weight)  # after optimizer.step(): unchanged", "fc1.weight after optimizer.step()",
-             stepped["fc1"]["weight"])
+compare.show(
+    "print(model.fc1.bias)  # after optimizer.step()", "fc1.bias after optimizer.step()", stepped["fc1"]["bias"]
+)
+compare.show(
+    "print(model.fc1.weight)  # after optimizer.step(): unchanged",
+    "fc1.weight after optimizer.step()",
+    stepped["fc1"]["weight"],
+)
 
 sys.exit(compare.done())

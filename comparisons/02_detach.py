@@ -16,8 +16,8 @@ import sys
 
 import jax
 import jax.numpy as jnp
-from _show import Comparison
 
+from _show import Comparison
 from torchsem import autograd
 from torchsem.compare import document_start
 from torchsem.losses import cross_entropy
@@ -44,8 +44,11 @@ def loss_fn(params):
 
 grads = autograd.grad(loss_fn, requires_grad=requires_grad)(params)
 compare.show("print(model.bn1.weight.grad)", "bn1.weight.grad", grads["bn1"]["weight"])
-compare.plain("print(model.bn1.weight.grad)", jax.grad(loss_fn)(params)["bn1"]["weight"],
-              "zeros, not None: 'no path' looks like 'zero gradient'")
+compare.plain(
+    "print(model.bn1.weight.grad)",
+    jax.grad(loss_fn)(params)["bn1"]["weight"],
+    "zeros, not None: 'no path' looks like 'zero gradient'",
+)
 compare.show("print(model.fc1.weight.grad)", "fc1.weight.grad", grads["fc1"]["weight"])
 compare.show("print(model.fc1.bias.grad)", "fc1.bias.grad", grads["fc1"]["bias"])
 

@@ -16,8 +16,8 @@ import sys
 
 import jax
 import jax.numpy as jnp
-from _show import Comparison
 
+from _show import Comparison
 from torchsem import autograd
 from torchsem.compare import document_start
 from torchsem.losses import cross_entropy
@@ -33,15 +33,19 @@ params, batch_stats = variables["params"], variables["batch_stats"]
 
 # with torch.no_grad(): print(model.fc1.weight.requires_grad)   -> still True
 requires_grad = autograd.requires_grad_mask(params)
-compare.show("print(model.fc1.weight.requires_grad)  # inside no_grad", "fc1.weight.requires_grad inside no_grad",
-             requires_grad["fc1"]["weight"])
+compare.show(
+    "print(model.fc1.weight.requires_grad)  # inside no_grad",
+    "fc1.weight.requires_grad inside no_grad",
+    requires_grad["fc1"]["weight"],
+)
 
 
 #     output = model(x)
 @autograd.no_grad
 def forward(params):
-    return model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                       mutable=["batch_stats", "intermediates"])
+    return model.apply(
+        {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats", "intermediates"]
+    )
 
 
 def forward_with_intermediates(params):
@@ -51,12 +55,17 @@ def forward_with_intermediates(params):
 
 output, state = forward(params)
 features = autograd.inspect_graph(forward_with_intermediates, params)["reshape_out"]
-compare.show("print(x.requires_grad, x.is_leaf, x.grad_fn)  # inside forward, after the reshape",
-             "features = x.reshape(N, -1)",
-             f"{features.requires_grad}, {features.is_leaf}, {'<' + features.grad_fn + '>' if features.grad_fn else 'None'}")
+compare.show(
+    "print(x.requires_grad, x.is_leaf, x.grad_fn)  # inside forward, after the reshape",
+    "features = x.reshape(N, -1)",
+    f"{features.requires_grad}, {features.is_leaf}, {'<' + features.grad_fn + '>' if features.grad_fn else 'None'}",
+)
 compare.show("print(output)", "output", output)
-compare.show("print(model.bn1.running_mean)  # no_grad does not stop BatchNorm's update",
-             "bn1.running_mean after the forward", state["batch_stats"]["bn1"]["running_mean"])
+compare.show(
+    "print(model.bn1.running_mean)  # no_grad does not stop BatchNorm's update",
+    "bn1.running_mean after the forward",
+    state["batch_stats"]["bn1"]["running_mean"],
+)
 
 
 #     loss = loss_fn(output, target); loss.backward()

@@ -15,8 +15,8 @@ Run: ``python comparisons/05_eval_gradients.py``
 import sys
 
 import jax.numpy as jnp
-from _show import Comparison
 
+from _show import Comparison
 from torchsem import autograd
 from torchsem.compare import document_start
 from torchsem.losses import cross_entropy
@@ -32,20 +32,26 @@ params, batch_stats = variables["params"], variables["batch_stats"]
 
 # model.eval(); print(model.fc1.weight.requires_grad)
 requires_grad = autograd.requires_grad_mask(params)
-compare.show("print(model.fc1.weight.requires_grad)  # after model.eval()",
-             "fc1.weight.requires_grad after model.eval()", requires_grad["fc1"]["weight"])
+compare.show(
+    "print(model.fc1.weight.requires_grad)  # after model.eval()",
+    "fc1.weight.requires_grad after model.eval()",
+    requires_grad["fc1"]["weight"],
+)
 
 
 def forward(params):  # eval mode: train=False, batch_stats read-only
-    output, state = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
-                                mutable=["intermediates"])
+    output, state = model.apply(
+        {"params": params, "batch_stats": batch_stats}, x, train=False, mutable=["intermediates"]
+    )
     return {"output": output, **state["intermediates"]}
 
 
 features = autograd.inspect_graph(forward, params)["reshape_out"]
-compare.show("print(x.requires_grad, x.is_leaf, x.grad_fn)  # inside forward, after the reshape",
-             "features = x.reshape(N, -1)",
-             f"{features.requires_grad}, {features.is_leaf}, {'<' + features.grad_fn + '>' if features.grad_fn else 'None'}")
+compare.show(
+    "print(x.requires_grad, x.is_leaf, x.grad_fn)  # inside forward, after the reshape",
+    "features = x.reshape(N, -1)",
+    f"{features.requires_grad}, {features.is_leaf}, {'<' + features.grad_fn + '>' if features.grad_fn else 'None'}",
+)
 
 
 # output = model(x); loss = loss_fn(output, target); loss.backward()
@@ -55,7 +61,8 @@ def loss_fn(params):
 
 grads = autograd.grad(loss_fn, requires_grad=requires_grad)(params)
 compare.show("print(model.fc1.weight.grad)  # after backward() in eval mode", "fc1.weight.grad", grads["fc1"]["weight"])
-compare.show("print(model.bn1.running_mean)  # eval mode updated nothing", "bn1.running_mean",
-             batch_stats["bn1"]["running_mean"])
+compare.show(
+    "print(model.bn1.running_mean)  # eval mode updated nothing", "bn1.running_mean", batch_stats["bn1"]["running_mean"]
+)
 
 sys.exit(compare.done())

@@ -18,8 +18,8 @@ import sys
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from _show import Comparison
 
+from _show import Comparison
 from torchsem.compare import document_start
 from torchsem.models import Net
 
@@ -43,8 +43,11 @@ def eval_call(batch_stats, x):  # model.eval(); model(x): reads the running stat
 
 
 def show_mean(step: int, label: str) -> None:
-    compare.show(f"print(model.bn1.running_mean)  # {label}", f"running_mean {step}: {label}" if step > 1
-                 else "running_mean 1: init", batch_stats["bn1"]["running_mean"])
+    compare.show(
+        f"print(model.bn1.running_mean)  # {label}",
+        f"running_mean {step}: {label}" if step > 1 else "running_mean 1: init",
+        batch_stats["bn1"]["running_mean"],
+    )
 
 
 show_mean(1, "init")
@@ -63,8 +66,9 @@ show_mean(8, "after train x1 again")
 variance_x1_again = batch_stats["bn1"]["running_var"]
 batch_stats = train_call(batch_stats, x2)
 show_mean(9, "after train x2 again")
-compare.show("print(model.bn1.running_var)  # at the end", "running_var after train x2 again",
-             batch_stats["bn1"]["running_var"])
+compare.show(
+    "print(model.bn1.running_var)  # at the end", "running_var after train x2 again", batch_stats["bn1"]["running_var"]
+)
 
 # For contrast: the same four training calls with flax.linen.BatchNorm (momentum 0.1 is Flax's 0.9).
 flax_bn = nn.BatchNorm(axis=1, momentum=0.9, epsilon=1e-5)
@@ -73,7 +77,10 @@ pool = jax.jit(lambda x: x.reshape(1, 3, 4, 2).mean(-1))  # AvgPool1d(2): what b
 for x in (x1, x2, x1, x2):
     _, updated = flax_bn.apply(flax_variables, pool(x), use_running_average=False, mutable=["batch_stats"])
     flax_variables = {**flax_variables, **updated}
-compare.plain("print(model.bn1.running_var)  # at the end", flax_variables["batch_stats"]["var"],
-              "flax.linen.BatchNorm updates it with the biased variance")
+compare.plain(
+    "print(model.bn1.running_var)  # at the end",
+    flax_variables["batch_stats"]["var"],
+    "flax.linen.BatchNorm updates it with the biased variance",
+)
 
 sys.exit(compare.done())

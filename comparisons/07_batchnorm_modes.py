@@ -18,8 +18,8 @@ import sys
 
 import jax
 import jax.numpy as jnp
-from _show import Comparison
 
+from _show import Comparison
 from torchsem.compare import get
 from torchsem.nn import BatchNorm1d
 
@@ -34,9 +34,11 @@ for training in (True, False):
         bn = BatchNorm1d(3, track_running_stats=track)
         variables = {"params": {"weight": jnp.asarray(inputs["weight"]), "bias": jnp.asarray(inputs["bias"])}}
         if track:
-            variables["batch_stats"] = {"running_mean": jnp.asarray(inputs["running_mean"]),
-                                        "running_var": jnp.asarray(inputs["running_var"]),
-                                        "num_batches_tracked": jnp.array(0)}
+            variables["batch_stats"] = {
+                "running_mean": jnp.asarray(inputs["running_mean"]),
+                "running_var": jnp.asarray(inputs["running_var"]),
+                "num_batches_tracked": jnp.array(0),
+            }
         # y = bn(x): only training with tracked statistics has anything to update
         mutable = ["batch_stats"] if training and track else False
         result = bn.apply(variables, inputs["x1"], use_running_average=not training, mutable=mutable)
@@ -57,8 +59,11 @@ variables = bn.init(jax.random.key(0), inputs["x1"], use_running_average=True)
 for batch in (1, 2, 3):
     _, updated = bn.apply(variables, inputs[f"x{batch}"], use_running_average=False, mutable=["batch_stats"])
     variables = {**variables, **updated}
-    compare.show(f"print(bn.running_mean)  # after batch {batch}", f"running_mean after batch {batch}",
-                 variables["batch_stats"]["running_mean"])
+    compare.show(
+        f"print(bn.running_mean)  # after batch {batch}",
+        f"running_mean after batch {batch}",
+        variables["batch_stats"]["running_mean"],
+    )
 compare.show("print(bn.num_batches_tracked)", "num_batches_tracked", variables["batch_stats"]["num_batches_tracked"])
 status |= compare.done()
 sys.exit(status)

@@ -26,17 +26,17 @@ import os
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 
-import sys  # noqa: E402
+import sys
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from torchsem import convert, optim, train  # noqa: E402
-from torchsem.compare import compare_output, get, get_oracle  # noqa: E402
-from torchsem.compare.scenarios.parallel import _real_batches  # noqa: E402
-from torchsem.losses import cross_entropy  # noqa: E402
-from torchsem.models import Net  # noqa: E402
+from torchsem import convert, optim, train
+from torchsem.compare import compare_output, get, get_oracle
+from torchsem.compare.scenarios.parallel import _real_batches
+from torchsem.losses import cross_entropy
+from torchsem.models import Net
 
 SHOWN = ("fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "running_mean", "running_var", "loss")
 
@@ -44,8 +44,7 @@ SHOWN = ("fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "running_mean", "ru
 def single_device(inputs):
     """The same 20 steps with torchsem.train.make_train_step on one device, every step's values."""
     model = Net()
-    variables = convert.load_torch_state_dict(model.init(jax.random.PRNGKey(0), jnp.zeros((2, 3, 8))),
-                                              inputs["state"])
+    variables = convert.load_torch_state_dict(model.init(jax.random.PRNGKey(0), jnp.zeros((2, 3, 8))), inputs["state"])
     tx = optim.sgd(lr=0.05, momentum=0.9)
     state = train.TrainState.create(variables, tx)
     step = train.make_train_step(model, cross_entropy, tx)
@@ -101,10 +100,13 @@ def flax_contrast(entry: str) -> None:
         _, updated = layer.apply(variables, x, mask=mask[:, None], mutable=["batch_stats"])
         return updated["batch_stats"]["mean"]
 
-    flax_mean = jax.shard_map(per_device, mesh=parallel.data_mesh(), in_specs=PartitionSpec("data"),
-                              out_specs=PartitionSpec())(x, mask)
-    print(f"\n== plain flax.linen.BatchNorm(axis_name='data', mask=...) on the first uneven batch "
-          f"(real rows per device: {[int(n) for n in inputs['sizes'][0]]})")
+    flax_mean = jax.shard_map(
+        per_device, mesh=parallel.data_mesh(), in_specs=PartitionSpec("data"), out_specs=PartitionSpec()
+    )(x, mask)
+    print(
+        f"\n== plain flax.linen.BatchNorm(axis_name='data', mask=...) on the first uneven batch "
+        f"(real rows per device: {[int(n) for n in inputs['sizes'][0]]})"
+    )
     print(f"   mean of the real examples: {np.round(x[mask].mean(axis=0), 5)}")
     print(f"   flax's synchronised mean:  {np.round(np.asarray(flax_mean), 5)}   (mean of per-device means)")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command: set up a virtual environment and run the parity suite,
-# first against live PyTorch, then against the recorded PyTorch outputs shipped in the package.
+# The README's test command: set up a virtual environment, lint and type-check, then run the
+# parity suite, first against live PyTorch, then against the recorded PyTorch outputs shipped in
+# the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${TORCHSEM_VENV:-.venv-test}"
@@ -11,6 +12,10 @@ PY="${PYTHON:-python3}"
 "$VENV/bin/python" -m pip install --quiet -e ".[test]" "torch==2.13.0"
 export PYTHONDONTWRITEBYTECODE=1
 status=0
+echo "== lint and types (ruff, mypy) =="
+"$VENV/bin/ruff" check . || status=$?
+"$VENV/bin/ruff" format --check . || status=$?
+"$VENV/bin/mypy" || status=$?
 echo "== parity suite, live PyTorch oracle =="
 TORCHSEM_ORACLE=live "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=$?
 echo "== parity suite, recorded PyTorch outputs (torch import blocked) =="

@@ -52,10 +52,15 @@ def main() -> int:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     # On a loopback coordinator, listen on loopback only (by default it listens on every interface).
     loopback = args.coordinator.rpartition(":")[0] in ("127.0.0.1", "localhost", "[::1]")
-    jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
-                               process_id=args.process_id, initialization_timeout=args.timeout,
-                               heartbeat_timeout_seconds=args.timeout, shutdown_timeout_seconds=args.timeout,
-                               coordinator_bind_address=args.coordinator if loopback else None)
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        initialization_timeout=args.timeout,
+        heartbeat_timeout_seconds=args.timeout,
+        shutdown_timeout_seconds=args.timeout,
+        coordinator_bind_address=args.coordinator if loopback else None,
+    )
     started = time.perf_counter()
     try:
         outputs = _train(args)
@@ -106,21 +111,28 @@ def _train(args: argparse.Namespace):
             for shard in batch[0].addressable_shards:
                 start = shard.index[0].start
                 assert rows.start <= start < rows.stop, (process, shard.index)
-                np.testing.assert_array_equal(np.asarray(shard.data), xs[s, start:start + per_device])
+                np.testing.assert_array_equal(np.asarray(shard.data), xs[s, start : start + per_device])
         state, metrics = step(state, batch)
         # Replicated: every process holds the whole value on its own devices, so np.asarray reads it.
         trajectory.append(jax.tree.map(np.asarray, (state, metrics["loss"])))
     if process != 0:
         return None
 
-    shapes = {name: tuple(np.shape(v)) for name, v in convert.to_torch_state_dict(
-        {"params": variables["params"]}).items()}
+    shapes = {
+        name: tuple(np.shape(v)) for name, v in convert.to_torch_state_dict({"params": variables["params"]}).items()
+    }
     record = scenarios._empty_record("sgd")
     for state_now, loss in trajectory:
         record["loss"].append(np.asarray(loss))
         params = convert.to_torch_state_dict({"params": state_now.params})
-        scenarios._record(record, params, state_now.batch_stats["bn1"],
-                          optim.state_dict(state_now.opt_state, order=scenarios.PARAMS), shapes, "sgd")
+        scenarios._record(
+            record,
+            params,
+            state_now.batch_stats["bn1"],
+            optim.state_dict(state_now.opt_state, order=scenarios.PARAMS),
+            shapes,
+            "sgd",
+        )
     return scenarios._stack(record)
 
 

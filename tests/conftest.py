@@ -19,12 +19,12 @@ _ORACLE_MODE = os.environ.get("TORCHSEM_ORACLE", "auto").strip().lower() or "aut
 if _ORACLE_MODE == "recorded":
     sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` now raises ImportError
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+import jax
+import pytest
+from hypothesis import HealthCheck, settings
 
-from torchsem.compare import get_oracle, torch_available  # noqa: E402
-from torchsem.random import UnsupportedKernel  # noqa: E402
+from torchsem.compare import get_oracle, torch_available
+from torchsem.random import UnsupportedKernel
 
 settings.register_profile(
     "torchsem",

@@ -17,16 +17,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 
+from conftest import maybe_jit
 from torchsem import autograd
 from torchsem.autograd import _reachability
 
 
 def _params():
     rng = np.random.default_rng(0)
-    return {"w": jnp.asarray(rng.standard_normal(3), jnp.float32), "b": jnp.asarray(0.5, jnp.float32),
-            "n": jnp.asarray([1, 2, 3], jnp.int32)}
+    return {
+        "w": jnp.asarray(rng.standard_normal(3), jnp.float32),
+        "b": jnp.asarray(0.5, jnp.float32),
+        "n": jnp.asarray([1, 2, 3], jnp.int32),
+    }
 
 
 def _loss(p, x):
@@ -63,7 +66,8 @@ def test_tuple_argnums_returns_a_tuple_and_takes_a_tuple_mask(jit):
         return (a * b).sum() + c
 
     grads = maybe_jit(autograd.grad(loss, argnums=(0, 2), requires_grad=(True, False)), jit)(
-        jnp.ones(2), jnp.full(2, 3.0), jnp.asarray(1.0))
+        jnp.ones(2), jnp.full(2, 3.0), jnp.asarray(1.0)
+    )
     assert isinstance(grads, tuple) and len(grads) == 2
     np.testing.assert_array_equal(grads[0], np.full(2, 3.0, np.float32))
     assert grads[1] is None
@@ -71,7 +75,7 @@ def test_tuple_argnums_returns_a_tuple_and_takes_a_tuple_mask(jit):
 
 def test_has_aux_returns_aux_and_value(jit):
     def loss(w):
-        return (w ** 2).sum(), {"norm": jnp.linalg.norm(w), "unused": None}
+        return (w**2).sum(), {"norm": jnp.linalg.norm(w), "unused": None}
 
     (value, aux), grads = maybe_jit(autograd.value_and_grad(loss, has_aux=True), jit)(jnp.ones(3))
     assert float(value) == 3.0 and float(aux["norm"]) == pytest.approx(np.sqrt(3.0))
@@ -98,11 +102,14 @@ def test_bad_argnums_is_a_clear_error(argnums):
         autograd.grad(lambda a, b, c: a.sum(), argnums=argnums)(jnp.ones(1), jnp.ones(1), jnp.ones(1))
 
 
-@pytest.mark.parametrize("mask, error, match", [
-    ({"w": 1, "b": True, "n": False}, TypeError, "requires_grad must be a pytree of Python bools"),
-    ({"w": True}, ValueError, "requires_grad must be a prefix"),
-    ((True, False), ValueError, "requires_grad must be a prefix"),
-])
+@pytest.mark.parametrize(
+    "mask, error, match",
+    [
+        ({"w": 1, "b": True, "n": False}, TypeError, "requires_grad must be a pytree of Python bools"),
+        ({"w": True}, ValueError, "requires_grad must be a prefix"),
+        ((True, False), ValueError, "requires_grad must be a prefix"),
+    ],
+)
 def test_bad_requires_grad_is_a_clear_error(mask, error, match):
     with pytest.raises(error, match=match):
         autograd.grad(_loss, requires_grad=mask)(_params(), jnp.arange(3.0))
@@ -148,7 +155,8 @@ def test_python_control_flow_on_values_matches_pytorch_eagerly():
         tw, tv = torch.tensor(w0, requires_grad=True), torch.tensor(v0, requires_grad=True)
         branchy(lambda t: t.detach(), tw, tv).backward()
         grads = autograd.grad(lambda p: branchy(jax.lax.stop_gradient, p["w"], p["v"]))(
-            {"w": jnp.asarray(w0), "v": jnp.asarray(v0)})
+            {"w": jnp.asarray(w0), "v": jnp.asarray(v0)}
+        )
         for name, tensor in (("w", tw), ("v", tv)):
             if tensor.grad is None:
                 assert grads[name] is None, (seed, name)
@@ -190,13 +198,15 @@ def test_per_example_gradients_under_vmap_match_pytorch(jit):
         return jnp.tanh(params["w"] * x).sum() + params["frozen"].sum()
 
     params = {"w": jnp.asarray(w0), "frozen": jnp.ones(2)}
-    per_example = maybe_jit(jax.vmap(autograd.grad(loss, requires_grad={"w": True, "frozen": False}),
-                                     in_axes=(None, 0)), jit)(params, jnp.asarray(xs))
+    per_example = maybe_jit(
+        jax.vmap(autograd.grad(loss, requires_grad={"w": True, "frozen": False}), in_axes=(None, 0)), jit
+    )(params, jnp.asarray(xs))
     assert per_example["frozen"] is None
     np.testing.assert_allclose(per_example["w"], np.stack(expected), rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- compile-time properties
+
 
 def test_analysis_runs_once_per_trace_under_jit(monkeypatch):
     calls = []
@@ -228,8 +238,7 @@ def _net_setup():
     target = jnp.array([1, 1, 1])
 
     def loss(params, x):
-        logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x,
-                                mutable=["batch_stats"])
+        logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, mutable=["batch_stats"])
         return cross_entropy(logits, target)
 
     return loss, variables["params"], x
@@ -245,8 +254,10 @@ def _scan_setup():
         return ys.sum() + jax.lax.stop_gradient(params["d"]).sum()
 
     rng = np.random.default_rng(5)
-    params = {k: jnp.asarray(rng.standard_normal(s), jnp.float32)
-              for k, s in {"w": (4, 4), "u": (4,), "v": (4,), "h0": (4,), "d": (4,)}.items()}
+    params = {
+        k: jnp.asarray(rng.standard_normal(s), jnp.float32)
+        for k, s in {"w": (4, 4), "u": (4,), "v": (4,), "h0": (4,), "d": (4,)}.items()
+    }
     return loss, params, jnp.asarray(rng.standard_normal((6, 4)), jnp.float32)
 
 
@@ -256,12 +267,16 @@ def _cost(compiled) -> dict:
     return {k: analysis[k] for k in ("flops", "transcendentals", "bytes accessed") if k in analysis}
 
 
-@pytest.mark.parametrize("setup, trainable", [
-    (_net_setup, {"bn1": {"weight": True, "bias": True}, "fc1": {"weight": False, "bias": True}}),
-    (_net_setup, {"bn1": {"weight": False, "bias": False}, "fc1": {"weight": True, "bias": True}}),
-    (_net_setup, {"bn1": {"weight": True, "bias": True}, "fc1": {"weight": True, "bias": True}}),
-    (_scan_setup, {"w": True, "u": False, "v": True, "h0": False, "d": True}),
-], ids=["net-frozen-fc1-weight", "net-fc1-only", "net-all", "scan-mixed"])
+@pytest.mark.parametrize(
+    "setup, trainable",
+    [
+        (_net_setup, {"bn1": {"weight": True, "bias": True}, "fc1": {"weight": False, "bias": True}}),
+        (_net_setup, {"bn1": {"weight": False, "bias": False}, "fc1": {"weight": True, "bias": True}}),
+        (_net_setup, {"bn1": {"weight": True, "bias": True}, "fc1": {"weight": True, "bias": True}}),
+        (_scan_setup, {"w": True, "u": False, "v": True, "h0": False, "d": True}),
+    ],
+    ids=["net-frozen-fc1-weight", "net-fc1-only", "net-all", "scan-mixed"],
+)
 def test_compiled_cost_equals_jax_grad_over_the_trainable_leaves(setup, trainable):
     loss, params, x = setup()
     ours = jax.jit(autograd.grad(loss, requires_grad=trainable)).lower(params, x).compile()

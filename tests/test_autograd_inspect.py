@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 
+from conftest import maybe_jit
 from torchsem import autograd
 from torchsem import nn as tnn
 from torchsem.autograd._inspect import output_names
@@ -57,8 +57,7 @@ def test_operations_without_a_pytorch_counterpart_are_named_after_the_jax_primit
 
 
 def test_an_input_returned_unchanged_is_that_leaf():
-    graph = autograd.inspect_graph(lambda w, x: {"w": w, "x": x}, jnp.ones(2), jnp.ones(2),
-                                   requires_grad=(True, False))
+    graph = autograd.inspect_graph(lambda w, x: {"w": w, "x": x}, jnp.ones(2), jnp.ones(2), requires_grad=(True, False))
     assert (graph["w"].requires_grad, graph["w"].is_leaf, graph["w"].grad_fn) == (True, True, None)
     assert (graph["x"].requires_grad, graph["x"].is_leaf) == (False, True)
 
@@ -114,8 +113,9 @@ def test_nested_calls_report_the_innermost_operation(jit):
     w = torch.tensor(w_np, requires_grad=True)
     expected = {"relu": torch.relu(w * 2), "softmax_log": torch.log_softmax(w, 1), "sum": (w * 3).sum(1)}
 
-    inner = jax.jit(lambda w: {"relu": jax.nn.relu(w * 2), "softmax_log": jax.nn.log_softmax(w, axis=1),
-                               "sum": (w * 3).sum(1)})
+    inner = jax.jit(
+        lambda w: {"relu": jax.nn.relu(w * 2), "softmax_log": jax.nn.log_softmax(w, axis=1), "sum": (w * 3).sum(1)}
+    )
     graph = autograd.inspect_graph(maybe_jit(lambda w: inner(w), jit), jnp.asarray(w_np))
     for name, tensor in expected.items():
         assert graph[name].grad_fn == type(tensor.grad_fn).__name__, name

@@ -20,7 +20,7 @@ def _variables():
 def test_parameter_names_are_pytorchs_named_parameters_and_buffers():
     import torch.nn as tnn
 
-    class net(tnn.Module):  # noqa: N801  (the document's network)
+    class net(tnn.Module):
         def __init__(self):
             super().__init__()
             self.pool1, self.bn1, self.fc1 = tnn.AvgPool1d(2), tnn.BatchNorm1d(3), tnn.Linear(12, 4)
@@ -29,7 +29,8 @@ def test_parameter_names_are_pytorchs_named_parameters_and_buffers():
     names = autograd.named_leaves(_variables())
     assert {n for n in names if not n.startswith("batch_stats.")} == {n for n, _ in model.named_parameters()}
     assert {n.removeprefix("batch_stats.") for n in names if n.startswith("batch_stats.")} == {
-        n for n, _ in model.named_buffers()}
+        n for n, _ in model.named_buffers()
+    }
     for name, parameter in model.named_parameters():
         assert names[name].shape == tuple(parameter.shape)
 
@@ -40,14 +41,17 @@ def test_default_is_every_floating_parameter_and_no_buffer():
     assert jax.tree.leaves(mask["batch_stats"]) == [False] * 3
 
 
-@pytest.mark.parametrize("trainable, frozen, expected", [
-    (None, "fc1.weight", {"bn1.bias", "bn1.weight", "fc1.bias"}),
-    ("fc1", None, {"fc1.bias", "fc1.weight"}),
-    (["fc1.weight", "bn1"], "bn1.bias", {"fc1.weight", "bn1.weight"}),
-    (lambda name, leaf: leaf.ndim == 2, None, {"fc1.weight"}),
-    (None, lambda name, leaf: name.endswith(".bias"), {"bn1.weight", "fc1.weight"}),
-    ("batch_stats.bn1.running_mean", None, {"batch_stats.bn1.running_mean"}),
-])
+@pytest.mark.parametrize(
+    "trainable, frozen, expected",
+    [
+        (None, "fc1.weight", {"bn1.bias", "bn1.weight", "fc1.bias"}),
+        ("fc1", None, {"fc1.bias", "fc1.weight"}),
+        (["fc1.weight", "bn1"], "bn1.bias", {"fc1.weight", "bn1.weight"}),
+        (lambda name, leaf: leaf.ndim == 2, None, {"fc1.weight"}),
+        (None, lambda name, leaf: name.endswith(".bias"), {"bn1.weight", "fc1.weight"}),
+        ("batch_stats.bn1.running_mean", None, {"batch_stats.bn1.running_mean"}),
+    ],
+)
 def test_names_prefixes_and_predicates(trainable, frozen, expected):
     mask = autograd.requires_grad_mask(_variables(), trainable=trainable, frozen=frozen)
     selected = {name for name, flag in autograd.named_leaves(mask).items() if flag}
@@ -66,11 +70,14 @@ def test_a_prefix_matches_only_at_a_dot():
     assert mask == {"fc1": {"weight": False}, "fc10": {"weight": True}}
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"frozen": "fc2"}, r"frozen: 'fc2' matches no variable; the names are: .*bn1.bias, bn1.weight, fc1.bias"),
-    ({"trainable": ["fc1", "fc1.kernel"]}, r"trainable: 'fc1.kernel' matches no variable"),
-    ({"frozen": lambda name, leaf: False}, r"frozen: predicate '<lambda>' matches no variable"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"frozen": "fc2"}, r"frozen: 'fc2' matches no variable; the names are: .*bn1.bias, bn1.weight, fc1.bias"),
+        ({"trainable": ["fc1", "fc1.kernel"]}, r"trainable: 'fc1.kernel' matches no variable"),
+        ({"frozen": lambda name, leaf: False}, r"frozen: predicate '<lambda>' matches no variable"),
+    ],
+)
 def test_selectors_matching_nothing_are_errors_listing_the_names(kwargs, match):
     with pytest.raises(ValueError, match=match):
         autograd.requires_grad_mask(_variables(), **kwargs)

@@ -56,7 +56,7 @@ def programs(draw):
         steps.append((name, operands))
         n_values += 1
     summed = draw(st.lists(st.integers(0, n_values - 1), min_size=1, max_size=4, unique=True))
-    seed = draw(st.integers(0, 2 ** 16))
+    seed = draw(st.integers(0, 2**16))
     return n_float, requires_grad, steps, summed, seed
 
 
@@ -89,8 +89,11 @@ def _torch_side(inputs, n_float, requires_grad, steps, summed):
         error = NO_ERROR
     except RuntimeError as err:
         error = str(err)
-    return float(loss.detach()), error, {name: (None if t.grad is None else t.grad.numpy())
-                                         for name, t in tensors.items()}
+    return (
+        float(loss.detach()),
+        error,
+        {name: (None if t.grad is None else t.grad.numpy()) for name, t in tensors.items()},
+    )
 
 
 WRAPPERS = ("none", "jit", "checkpoint", "scan", "cond")
@@ -149,27 +152,32 @@ def test_none_pattern_and_values_match_pytorch(program, use_jit, wrapper):
     assert {k: v is None for k, v in j_grads.items()} == {k: v is None for k, v in t_grads.items()}, context
     for name, expected in t_grads.items():
         if expected is not None:
-            np.testing.assert_allclose(np.asarray(j_grads[name]), expected, rtol=RTOL, atol=ATOL,
-                                       err_msg=f"{name}: {context}")
+            np.testing.assert_allclose(
+                np.asarray(j_grads[name]), expected, rtol=RTOL, atol=ATOL, err_msg=f"{name}: {context}"
+            )
 
 
 @pytest.mark.live_torch
 @pytest.mark.parametrize("use_jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("case", [
-    # (steps, summed, requires_grad). Value indices: x0..x{k-1}, then the int input, then each step's result.
-    ([("detach", [0])], [2], [True]),                               # only a detached value: RuntimeError
-    ([("times_zero", [0])], [2], [True]),                           # zeros, not None
-    ([("no_grad_scale", [0])], [2, 1], [True]),                     # int input + a no_grad value: RuntimeError
-    ([("long_float", [0]), ("mul", [3, 1])], [4], [True, True]),    # x0 cut by the cast; x1 through mul
-    ([("where", [0, 1, 1])], [3], [True, True]),                    # condition None, branch values get gradients
-    ([], [1], [True, True, False]),                                 # x0 unused, x2 frozen
-], ids=["detach-only", "times-zero", "no-grad", "cast", "where", "unused"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        # (steps, summed, requires_grad). Value indices: x0..x{k-1}, then the int input, then each step's result.
+        ([("detach", [0])], [2], [True]),  # only a detached value: RuntimeError
+        ([("times_zero", [0])], [2], [True]),  # zeros, not None
+        ([("no_grad_scale", [0])], [2, 1], [True]),  # int input + a no_grad value: RuntimeError
+        ([("long_float", [0]), ("mul", [3, 1])], [4], [True, True]),  # x0 cut by the cast; x1 through mul
+        ([("where", [0, 1, 1])], [3], [True, True]),  # condition None, branch values get gradients
+        ([], [1], [True, True, False]),  # x0 unused, x2 frozen
+    ],
+    ids=["detach-only", "times-zero", "no-grad", "cast", "where", "unused"],
+)
 def test_handpicked_programs_match_pytorch(case, use_jit):
     steps, summed, requires_grad = case
     n_float = len(requires_grad)
     inputs = _inputs(n_float, 7)
-    t_loss, t_error, t_grads = _torch_side(inputs, n_float, requires_grad, steps, summed)
-    j_loss, j_error, j_grads = _jax_side(inputs, n_float, requires_grad, steps, summed, use_jit)
+    _t_loss, t_error, t_grads = _torch_side(inputs, n_float, requires_grad, steps, summed)
+    _j_loss, j_error, j_grads = _jax_side(inputs, n_float, requires_grad, steps, summed, use_jit)
     assert j_error == t_error
     assert {k: v is None for k, v in j_grads.items()} == {k: v is None for k, v in t_grads.items()}
     for name, expected in t_grads.items():

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 
+from conftest import maybe_jit
 from torchsem import autograd
 from torchsem.autograd import _reachability
 
@@ -38,8 +38,12 @@ def _rotate_torch(length: int):
 
 
 def _rotate_jax(params, length: int):
-    (a, _, _), _ = jax.lax.scan(lambda carry, _: ((carry[1] * 1.5, carry[2], carry[0]), None),
-                                (params["a"], params["b"], params["c"]), None, length=length)
+    (a, _, _), _ = jax.lax.scan(
+        lambda carry, _: ((carry[1] * 1.5, carry[2], carry[0]), None),
+        (params["a"], params["b"], params["c"]),
+        None,
+        length=length,
+    )
     return a.sum()
 
 
@@ -125,7 +129,8 @@ def test_while_loop_on_frozen_values_is_fine(jit):
         return (total * p["w"]).sum()
 
     grads = maybe_jit(autograd.grad(loss, requires_grad={"w": True, "frozen": False}), jit)(
-        {"w": jnp.ones(2), "frozen": jnp.ones(2)})
+        {"w": jnp.ones(2), "frozen": jnp.ones(2)}
+    )
     np.testing.assert_array_equal(grads["w"], np.full(2, 8.0, np.float32))
     assert grads["frozen"] is None
 
@@ -139,8 +144,9 @@ def test_integer_and_boolean_values_never_carry_a_path():
     closed = jax.make_jaxpr(program)(jnp.ones(3))
     (bits,) = _reachability.output_bits(closed.jaxpr, [1])
     assert bits == 1  # only through w[index] * 0: a path with a zero gradient, as PyTorch's
-    (bits,) = _reachability.output_bits(jax.make_jaxpr(lambda w: (w > 0).sum().astype(jnp.float32))(
-        jnp.ones(3)).jaxpr, [1])
+    (bits,) = _reachability.output_bits(
+        jax.make_jaxpr(lambda w: (w > 0).sum().astype(jnp.float32))(jnp.ones(3)).jaxpr, [1]
+    )
     assert bits == 0
 
 
@@ -150,8 +156,12 @@ def test_shard_map_is_followed_like_a_call():
     mesh = Mesh(np.array(jax.devices()[:2]), ("data",))
 
     def loss(p):
-        body = jax.shard_map(lambda a, b: a * jax.lax.stop_gradient(b), mesh=mesh,
-                             in_specs=(PartitionSpec("data"), PartitionSpec("data")), out_specs=PartitionSpec("data"))
+        body = jax.shard_map(
+            lambda a, b: a * jax.lax.stop_gradient(b),
+            mesh=mesh,
+            in_specs=(PartitionSpec("data"), PartitionSpec("data")),
+            out_specs=PartitionSpec("data"),
+        )
         return body(p["a"], p["b"]).sum()
 
     grads = autograd.grad(loss)({"a": jnp.ones(4), "b": jnp.full(4, 3.0)})
@@ -164,8 +174,13 @@ def test_unknown_higher_order_primitives_fall_back_to_every_output_depending_on_
     from jax.extend import core as jcore
 
     inner = jax.make_jaxpr(lambda a, b: (a * 2.0,))(jnp.ones(2), jnp.ones(2))
-    eqn = jcore.new_jaxpr_eqn(list(inner.jaxpr.invars), [jcore.Var(inner.jaxpr.outvars[0].aval)],
-                              jcore.Primitive("mystery_call"), {"program": inner}, set())
+    eqn = jcore.new_jaxpr_eqn(
+        list(inner.jaxpr.invars),
+        [jcore.Var(inner.jaxpr.outvars[0].aval)],
+        jcore.Primitive("mystery_call"),
+        {"program": inner},
+        set(),
+    )
     out = _reachability._Analysis().equation(eqn, [1, 2])
     assert out == (3,)
 

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 
+from conftest import maybe_jit
 from torchsem import autograd
 from torchsem import nn as tnn
 
@@ -73,8 +73,9 @@ def test_nested_module_outputs_and_inputs_match_pytorch(jit):
     np.testing.assert_allclose(retained["block.fc.output"], fc_out.grad.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(retained["block.output"], block_out.grad.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(retained["head.input"], block_out.grad.numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(grads["params"]["block"]["fc"]["weight"], p["block"]["fc"]["weight"].grad.numpy(),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        grads["params"]["block"]["fc"]["weight"], p["block"]["fc"]["weight"].grad.numpy(), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_a_mask_written_without_perturbations_still_applies(jit):
@@ -117,13 +118,14 @@ def test_missing_perturbations_is_a_clear_error():
 
 def test_an_unknown_module_path_lists_the_modules_called():
     model, variables, x = _model_and_variables()
-    with pytest.raises(ValueError, match=r"no submodule at 'fc1'; the submodules called were: block, block.fc, head"):
-        with autograd.retain_module_grads(outputs=["fc1"]):
-            model.apply(variables, x)
+    message = r"no submodule at 'fc1'; the submodules called were: block, block.fc, head"
+    with pytest.raises(ValueError, match=message), autograd.retain_module_grads(outputs=["fc1"]):
+        model.apply(variables, x)
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"outputs": "fc1"}, TypeError), ({"outputs": [""]}, TypeError), ({}, ValueError)])
+@pytest.mark.parametrize(
+    "kwargs, error", [({"outputs": "fc1"}, TypeError), ({"outputs": [""]}, TypeError), ({}, ValueError)]
+)
 def test_bad_module_paths_are_clear_errors(kwargs, error):
     with pytest.raises(error, match="retain_module_grads"):
         autograd.retain_module_grads(**kwargs)

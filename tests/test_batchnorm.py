@@ -29,11 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.sharding import Mesh, PartitionSpec
 
+from conftest import maybe_jit
 from torchsem.compare import get, run_scenario
 from torchsem.nn import (
     BatchNorm,
@@ -67,14 +67,18 @@ def _flat(tree, prefix: str = "") -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("track", [True, False])
 def test_variables_are_pytorchs_state_dict(affine, track):
     variables = BatchNorm1d(3, affine=affine, track_running_stats=track).init(
-        _KEY, jnp.zeros((4, 3)), use_running_average=False)
+        _KEY, jnp.zeros((4, 3)), use_running_average=False
+    )
     flat = {name.split(".", 1)[1]: value for name, value in _flat(variables).items()}
     expected = {}
     if affine:
         expected.update(weight=np.ones(3, np.float32), bias=np.zeros(3, np.float32))
     if track:
-        expected.update(running_mean=np.zeros(3, np.float32), running_var=np.ones(3, np.float32),
-                        num_batches_tracked=np.zeros((), np.int32))
+        expected.update(
+            running_mean=np.zeros(3, np.float32),
+            running_var=np.ones(3, np.float32),
+            num_batches_tracked=np.zeros((), np.int32),
+        )
     assert sorted(flat) == sorted(expected)
     for name, value in expected.items():
         assert flat[name].dtype == value.dtype and flat[name].shape == value.shape, name
@@ -91,7 +95,8 @@ def test_flattened_names_equal_live_pytorch_state_dict_keys(affine, track, bias)
 
     torch_keys = set(torch.nn.BatchNorm2d(3, affine=affine, track_running_stats=track, bias=bias).state_dict())
     variables = BatchNorm2d(3, affine=affine, track_running_stats=track, bias=bias).init(
-        _KEY, jnp.zeros((2, 3, 2, 2)), use_running_average=False)
+        _KEY, jnp.zeros((2, 3, 2, 2)), use_running_average=False
+    )
     assert {name.split(".", 1)[1] for name in _flat(variables)} == torch_keys
 
 
@@ -125,8 +130,11 @@ def test_training_with_immutable_batch_stats_says_how_to_fix_it():
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_use_running_average_is_given_once_field_or_call_as_flax_merge_param(jit):
     x = jnp.ones((4, 3)) * jnp.arange(4.0)[:, None]
-    with pytest.raises(ValueError, match=r'BatchNorm1d: Parameter "use_running_average" must be passed to the '
-                                         r"constructor or at call time.*False: PyTorch's train\(\), True: eval\(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r'BatchNorm1d: Parameter "use_running_average" must be passed to the '
+        r"constructor or at call time.*False: PyTorch's train\(\), True: eval\(\)",
+    ):
         BatchNorm1d(3).init(_KEY, x)
     field = BatchNorm1d(3, use_running_average=True)
     variables = field.init(_KEY, x)
@@ -135,8 +143,9 @@ def test_use_running_average_is_given_once_field_or_call_as_flax_merge_param(jit
     with pytest.raises(ValueError, match=r'"use_running_average" was passed to the constructor and at call time'):
         field.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
     call = BatchNorm1d(3)
-    _, train_updates = maybe_jit(lambda v: call.apply(v, x, use_running_average=False, mutable=["batch_stats"]),
-                                 jit)(variables)
+    _, train_updates = maybe_jit(lambda v: call.apply(v, x, use_running_average=False, mutable=["batch_stats"]), jit)(
+        variables
+    )
     assert int(train_updates["batch_stats"]["num_batches_tracked"]) == 1
     np.testing.assert_allclose(train_updates["batch_stats"]["running_mean"], [0.15] * 3, rtol=1e-6)
 
@@ -165,21 +174,27 @@ def test_bad_inputs_raise_clear_errors():
         SyncBatchNorm(3)
 
 
-@pytest.mark.parametrize("affine,track,message", [
-    (True, True, "running_mean should contain 4 elements not 3"),
-    (True, False, "weight should contain 4 elements not 3"),
-    (False, False, "num_features=3 but the input has 4 channels"),
-])
+@pytest.mark.parametrize(
+    "affine,track,message",
+    [
+        (True, True, "running_mean should contain 4 elements not 3"),
+        (True, False, "weight should contain 4 elements not 3"),
+        (False, False, "num_features=3 but the input has 4 channels"),
+    ],
+)
 def test_channel_count_is_checked_against_num_features(affine, track, message):
     layer = BatchNorm1d(3, affine=affine, track_running_stats=track)
     with pytest.raises(ValueError, match=message):
         layer.init(_KEY, jnp.ones((4, 4)), use_running_average=False)
 
 
-@pytest.mark.parametrize("affine,track,message", [
-    (True, True, "running_mean should contain 4 elements not 3"),
-    (True, False, "weight should contain 4 elements not 3"),
-])
+@pytest.mark.parametrize(
+    "affine,track,message",
+    [
+        (True, True, "running_mean should contain 4 elements not 3"),
+        (True, False, "weight should contain 4 elements not 3"),
+    ],
+)
 def test_channel_count_is_checked_against_existing_variables(affine, track, message):
     layer = BatchNorm(affine=affine, track_running_stats=track)  # num_features taken from the input
     variables = layer.init(_KEY, jnp.ones((4, 3)), use_running_average=False)
@@ -239,8 +254,9 @@ def _reference(x, dy, weight, bias, mean, var, eps, batch_statistics: bool) -> d
     return {"y": centred * alpha + bias.reshape(shape), "dx": dx, "dweight": dot * invstd, "dbias": dy.sum(axes)}
 
 
-def _tolerance_scales(x, dy, weight, bias, mean, var, eps, batch_statistics: bool,
-                      mean_error: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _tolerance_scales(
+    x, dy, weight, bias, mean, var, eps, batch_statistics: bool, mean_error: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-output ``(scale, shift)``: the size of the float32 terms, and the effect of the mean's rounding.
 
     ``scale`` is the magnitude of the terms an output is formed from: PyTorch and XLA round them
@@ -260,8 +276,13 @@ def _tolerance_scales(x, dy, weight, bias, mean, var, eps, batch_statistics: boo
     sums = 1 + math.log2(count)
     scale = {
         "y": np.abs(x * alpha) + np.abs(beta),
-        "dx": np.abs(alpha) * (np.abs(dy) + np.abs(dy).mean(axes, keepdims=True)
-                               + np.abs(xhat) * np.abs(dy * xhat).mean(axes, keepdims=True)) * sums,
+        "dx": np.abs(alpha)
+        * (
+            np.abs(dy)
+            + np.abs(dy).mean(axes, keepdims=True)
+            + np.abs(xhat) * np.abs(dy * xhat).mean(axes, keepdims=True)
+        )
+        * sums,
         "dweight": np.abs((x - mean.reshape(shape)) * dy).sum(axes) * invstd * sums,
         "dbias": np.abs(dy).sum(axes) * sums,
     }
@@ -281,8 +302,10 @@ def _check(name: str, ours, theirs, scale, shift=0.0) -> None:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     tol = 1e-6 + 8 * EPS32 * np.asarray(scale, np.float64) + shift + 1e-5 * np.abs(theirs)
     bad = ~(np.abs(ours - theirs) <= tol)
-    assert not bad.any(), (f"{name}: {int(bad.sum())} of {bad.size} differ; ours {ours[bad][:4]}, "
-                           f"torch {theirs[bad][:4]}, tolerance {np.broadcast_to(tol, bad.shape)[bad][:4]}")
+    assert not bad.any(), (
+        f"{name}: {int(bad.sum())} of {bad.size} differ; ours {ours[bad][:4]}, "
+        f"torch {theirs[bad][:4]}, tolerance {np.broadcast_to(tol, bad.shape)[bad][:4]}"
+    )
 
 
 _LOCATIONS = [(0.0, 1.0), (3.0, 0.5), (-50.0, 10.0), (1e4, 1e-2), (1e-3, 1e-4), (0.0, 1e3)]
@@ -315,8 +338,9 @@ def test_random_configurations_match_pytorch(data):
     xs = [(loc + scale * rng.standard_normal(shape)).astype(np.float32) for _ in modes]
     dys = [rng.standard_normal(shape).astype(np.float32) for _ in modes]
 
-    torch_layer = _torch_layer(torch, rank, channels, eps=eps, momentum=momentum, affine=affine,
-                               track_running_stats=track)
+    torch_layer = _torch_layer(
+        torch, rank, channels, eps=eps, momentum=momentum, affine=affine, track_running_stats=track
+    )
     if affine:
         with torch.no_grad():
             torch_layer.weight.copy_(torch.from_numpy(weight))
@@ -332,8 +356,9 @@ def test_random_configurations_match_pytorch(data):
         rest = {k: v for k, v in variables.items() if k != "params"}
 
         def loss(params, x):
-            y, updates = module.apply({"params": params, **rest}, x, use_running_average=not train,
-                                      mutable=["batch_stats"])
+            y, updates = module.apply(
+                {"params": params, **rest}, x, use_running_average=not train, mutable=["batch_stats"]
+            )
             return jnp.sum(y * dy), (y, updates)
 
         (_, (y, updates)), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, x)
@@ -348,14 +373,20 @@ def test_random_configurations_match_pytorch(data):
         train = mode == "train"
         batch_statistics = train or not track
         torch_layer.train(train)
-        before = None if not track else (torch_layer.running_mean.double().numpy().copy(),
-                                          torch_layer.running_var.double().numpy().copy())
+        before = (
+            None
+            if not track
+            else (torch_layer.running_mean.double().numpy().copy(), torch_layer.running_var.double().numpy().copy())
+        )
         xt = torch.from_numpy(x).requires_grad_(True)
         yt = torch_layer(xt)
         yt.backward(torch.from_numpy(dy))
-        theirs = {"y": yt.detach().numpy(), "dx": xt.grad.numpy(),
-                  "dweight": None if not affine else torch_layer.weight.grad.numpy().copy(),
-                  "dbias": None if not affine else torch_layer.bias.grad.numpy().copy()}
+        theirs = {
+            "y": yt.detach().numpy(),
+            "dx": xt.grad.numpy(),
+            "dweight": None if not affine else torch_layer.weight.grad.numpy().copy(),
+            "dbias": None if not affine else torch_layer.bias.grad.numpy().copy(),
+        }
         torch_layer.zero_grad(set_to_none=True)
         y, dx, dparams, variables = step(variables, x, dy, train)
         ours = {"y": y, "dx": dx, "dweight": dparams.get("weight"), "dbias": dparams.get("bias")}
@@ -364,8 +395,11 @@ def test_random_configurations_match_pytorch(data):
         if batch_statistics:
             mean, var = x64.mean(axes), x64.var(axes)
             # The mean PyTorch's float32 kernel used, against the correctly rounded one (torchsem's).
-            torch_mean = torch.ops.aten.native_batch_norm(torch.from_numpy(x), None, None, None, None, True,
-                                                          0.1, eps)[1].double().numpy()
+            torch_mean = (
+                torch.ops.aten.native_batch_norm(torch.from_numpy(x), None, None, None, None, True, 0.1, eps)[1]
+                .double()
+                .numpy()
+            )
             ulp = np.spacing(np.abs(mean).astype(np.float32)).astype(np.float64)
             mean_error = np.abs(torch_mean - mean.astype(np.float32)) + ulp
         else:
@@ -412,18 +446,22 @@ def test_half_precision_inputs_keep_float32_statistics(dtype, train, jit):
 
     module = BatchNorm1d(3)
     variables = module.init(_KEY, x, use_running_average=True)
-    variables = {**variables, "batch_stats": {**variables["batch_stats"],
-                                              "running_mean": jnp.array([2.0, 1.5, 2.5], jnp.float32)}}
+    variables = {
+        **variables,
+        "batch_stats": {**variables["batch_stats"], "running_mean": jnp.array([2.0, 1.5, 2.5], jnp.float32)},
+    }
     xj = jnp.asarray(x).astype(dtype)
 
     def run(variables, x, dy):
         def loss(params, x):
-            y, updates = module.apply({**variables, "params": params}, x, use_running_average=not train,
-                                      mutable=["batch_stats"])
+            y, updates = module.apply(
+                {**variables, "params": params}, x, use_running_average=not train, mutable=["batch_stats"]
+            )
             return jnp.sum(y.astype(jnp.float32) * dy), (y, updates)
 
         (_, (y, updates)), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
-            variables["params"], x)
+            variables["params"], x
+        )
         return y, dx, dparams, updates
 
     y, dx, dparams, updates = maybe_jit(run, jit)(variables, xj, jnp.asarray(dy).astype(dtype).astype(jnp.float32))
@@ -462,13 +500,16 @@ def test_float64_inputs_under_x64_match_pytorch_double(train, jit):
     with jax.enable_x64(True):
         module = BatchNorm2d(3, momentum=0.3, param_dtype=jnp.float64)
         variables = module.init(_KEY, x, use_running_average=True)
-        variables = {"params": {"weight": jnp.asarray(weight), "bias": jnp.asarray(bias)},
-                     "batch_stats": {**variables["batch_stats"], "running_mean": jnp.full(3, 4.0)}}
+        variables = {
+            "params": {"weight": jnp.asarray(weight), "bias": jnp.asarray(bias)},
+            "batch_stats": {**variables["batch_stats"], "running_mean": jnp.full(3, 4.0)},
+        }
 
         def run(variables, x):
             def loss(params, x):
-                y, updates = module.apply({**variables, "params": params}, x, use_running_average=not train,
-                                          mutable=["batch_stats"])
+                y, updates = module.apply(
+                    {**variables, "params": params}, x, use_running_average=not train, mutable=["batch_stats"]
+                )
                 return jnp.sum(y * dy), (y, updates)
 
             return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables["params"], x)
@@ -476,10 +517,14 @@ def test_float64_inputs_under_x64_match_pytorch_double(train, jit):
         (_, (y, updates)), (dparams, dx) = maybe_jit(run, jit)(variables, jnp.asarray(x))
         assert y.dtype == jnp.float64 and updates["batch_stats"]["num_batches_tracked"].dtype == jnp.int64
         # float64 throughout on both sides: only the summation order differs
-        for ours, theirs in [(y, yt.detach()), (dx, xt.grad), (dparams["weight"], layer.weight.grad),
-                             (dparams["bias"], layer.bias.grad),
-                             (updates["batch_stats"]["running_mean"], layer.running_mean),
-                             (updates["batch_stats"]["running_var"], layer.running_var)]:
+        for ours, theirs in [
+            (y, yt.detach()),
+            (dx, xt.grad),
+            (dparams["weight"], layer.weight.grad),
+            (dparams["bias"], layer.bias.grad),
+            (updates["batch_stats"]["running_mean"], layer.running_mean),
+            (updates["batch_stats"]["running_var"], layer.running_var),
+        ]:
             np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -500,17 +545,22 @@ def test_reverse_over_reverse_matches_pytorch_double_backward(train, jit):
         layer.running_var.fill_(2.0)
     xt = torch.from_numpy(x).requires_grad_(True)
     (gx,) = torch.autograd.grad((layer(xt) * torch.from_numpy(dy)).sum(), xt, create_graph=True)
-    (gx ** 2).sum().backward()
+    (gx**2).sum().backward()
 
     module = BatchNorm1d(3)
-    stats = {"running_mean": jnp.full(3, 0.5), "running_var": jnp.full(3, 2.0),
-             "num_batches_tracked": jnp.zeros((), jnp.int32)}
+    stats = {
+        "running_mean": jnp.full(3, 0.5),
+        "running_var": jnp.full(3, 2.0),
+        "num_batches_tracked": jnp.zeros((), jnp.int32),
+    }
 
     def input_gradient(params, x):
         def loss(x):
-            y, _ = module.apply({"params": params, "batch_stats": stats}, x, use_running_average=not train,
-                                mutable=["batch_stats"])
+            y, _ = module.apply(
+                {"params": params, "batch_stats": stats}, x, use_running_average=not train, mutable=["batch_stats"]
+            )
             return jnp.sum(y * dy)
+
         return jax.grad(loss)(x)
 
     def outer(params, x):
@@ -548,9 +598,11 @@ def test_masked_rows_do_not_count_but_are_normalised(jit):
 
     def run(variables, x, mask):
         def loss(params, x):
-            y, updates = module.apply({**variables, "params": params}, x, use_running_average=False, mask=mask,
-                                      mutable=["batch_stats"])
+            y, updates = module.apply(
+                {**variables, "params": params}, x, use_running_average=False, mask=mask, mutable=["batch_stats"]
+            )
             return jnp.sum(y * dy), (y, updates)
+
         return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables["params"], x)
 
     (_, (y, updates)), (dparams, dx) = maybe_jit(run, jit)(variables, x, mask)
@@ -597,13 +649,17 @@ def test_sync_batchnorm_is_one_collective_per_direction():
     variables = layer.init(_KEY, x[:2], use_running_average=True)
 
     def local(params, stats, x, mask):
-        y, updates = layer.apply({"params": params, "batch_stats": stats}, x, use_running_average=False,
-                                 mask=mask, mutable=["batch_stats"])
+        y, updates = layer.apply(
+            {"params": params, "batch_stats": stats}, x, use_running_average=False, mask=mask, mutable=["batch_stats"]
+        )
         return y, updates["batch_stats"]
 
-    forward = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec("batch"),
-                                                        PartitionSpec("batch")),
-                            out_specs=(PartitionSpec("batch"), PartitionSpec()))
+    forward = jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec("batch"), PartitionSpec("batch")),
+        out_specs=(PartitionSpec("batch"), PartitionSpec()),
+    )
 
     def loss(params, x):
         y, _ = forward(params, variables["batch_stats"], x, mask)
@@ -631,16 +687,22 @@ def test_device_groups_normalise_each_group_like_pytorch(jit):
 
     def local(params, stats, x, dy):
         def loss(params, x):
-            y, updates = layer.apply({"params": params, "batch_stats": stats}, x, use_running_average=False,
-                                     mutable=["batch_stats"])
+            y, updates = layer.apply(
+                {"params": params, "batch_stats": stats}, x, use_running_average=False, mutable=["batch_stats"]
+            )
             return jnp.sum(y * dy), (y, updates["batch_stats"])
+
         (_, (y, new_stats)), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, x)
         stacked = jax.tree.map(lambda v: v[None], new_stats)  # per device: its group's statistics
         return y, stacked, grads
 
     sharded, replicated = PartitionSpec("batch"), PartitionSpec()
-    run = jax.shard_map(local, mesh=mesh, in_specs=(replicated, replicated, sharded, sharded),
-                        out_specs=(sharded, sharded, (replicated, sharded)))
+    run = jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(replicated, replicated, sharded, sharded),
+        out_specs=(sharded, sharded, (replicated, sharded)),
+    )
     y, stats, (dparams, dx) = maybe_jit(run, jit)(variables["params"], variables["batch_stats"], x, dy)
 
     total_weight_grad = np.zeros(3)
@@ -653,8 +715,9 @@ def test_device_groups_normalise_each_group_like_pytorch(jit):
         np.testing.assert_allclose(y[rows], yt.detach().numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(dx[rows], xt.grad.numpy(), rtol=1e-5, atol=1e-6)
         device = 4 * group
-        np.testing.assert_allclose(stats["running_mean"][device], torch_layer.running_mean.numpy(),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            stats["running_mean"][device], torch_layer.running_mean.numpy(), rtol=1e-5, atol=1e-6
+        )
         np.testing.assert_allclose(stats["running_var"][device], torch_layer.running_var.numpy(), rtol=1e-5, atol=1e-6)
         total_weight_grad += torch_layer.weight.grad.numpy()
         total_bias_grad += torch_layer.bias.grad.numpy()
@@ -676,9 +739,14 @@ def test_pmap_gives_each_device_its_own_parameter_gradient_like_any_layer():
 
     def local(params, x, dy):
         def loss(params, x):
-            y, _ = layer.apply({"params": params, "batch_stats": variables["batch_stats"]}, x,
-                               use_running_average=False, mutable=["batch_stats"])
+            y, _ = layer.apply(
+                {"params": params, "batch_stats": variables["batch_stats"]},
+                x,
+                use_running_average=False,
+                mutable=["batch_stats"],
+            )
             return jnp.sum(y * dy)
+
         return jax.grad(loss, argnums=(0, 1))(params, x)
 
     dparams, dx = jax.pmap(local, axis_name="batch", in_axes=(None, 0, 0))(variables["params"], x, dy)
@@ -739,8 +807,9 @@ def test_flax_momentum_taken_as_pytorchs_is_a_different_average():
     flax_vars = flax_layer.init(_KEY, x, use_running_average=True)
     _, flax_updates = flax_layer.apply(flax_vars, x, use_running_average=False, mutable=["batch_stats"])
     ours = BatchNorm1d(3, momentum=0.1)
-    _, updates = ours.apply(ours.init(_KEY, x, use_running_average=True), x, use_running_average=False,
-                            mutable=["batch_stats"])
+    _, updates = ours.apply(
+        ours.init(_KEY, x, use_running_average=True), x, use_running_average=False, mutable=["batch_stats"]
+    )
     batch_mean = np.asarray(x).mean(0)
     np.testing.assert_allclose(updates["batch_stats"]["running_mean"], 0.1 * batch_mean, rtol=1e-6)
     np.testing.assert_allclose(flax_updates["batch_stats"]["mean"], 0.9 * batch_mean, rtol=1e-6)
@@ -792,12 +861,14 @@ def test_variables_initialised_outside_shard_map_apply_inside_it(make):
         return y, updates["batch_stats"]
 
     sharded, replicated = PartitionSpec("batch"), PartitionSpec()
-    y, stats = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(replicated, sharded),
-                                     out_specs=(sharded, replicated)))(variables, x)
+    y, stats = jax.jit(
+        jax.shard_map(local, mesh=mesh, in_specs=(replicated, sharded), out_specs=(sharded, replicated))
+    )(variables, x)
     # synchronised: the statistics of the global batch, as one unsynchronised layer on all of it
     single = BatchNorm1d(3)
-    expected_y, expected = single.apply(single.init(_KEY, x, use_running_average=True), x,
-                                        use_running_average=False, mutable=["batch_stats"])
+    expected_y, expected = single.apply(
+        single.init(_KEY, x, use_running_average=True), x, use_running_average=False, mutable=["batch_stats"]
+    )
     np.testing.assert_allclose(y, expected_y, rtol=1e-5, atol=1e-6)
     for name in ("running_mean", "running_var"):
         np.testing.assert_allclose(stats[name], expected["batch_stats"][name], rtol=1e-5, atol=1e-6)
@@ -815,14 +886,16 @@ def test_init_inside_shard_map_skips_the_collective(make):
         y, variables = layer.init_with_output(_KEY, x, use_running_average=False)
         return y, variables
 
-    init = jax.shard_map(local, mesh=mesh, in_specs=PartitionSpec("batch"),
-                         out_specs=(PartitionSpec("batch"), PartitionSpec()))
+    init = jax.shard_map(
+        local, mesh=mesh, in_specs=PartitionSpec("batch"), out_specs=(PartitionSpec("batch"), PartitionSpec())
+    )
     assert _count_collectives(jax.jit(init).lower(x).compile().as_text()) == {}
     y, variables = jax.jit(init)(x)
     assert int(variables["batch_stats"]["num_batches_tracked"]) == 0
     # each device normalised its own two examples (Flax's init: axis_name=None)
-    per_device = [BatchNorm1d(3).init_with_output(_KEY, x[i:i + 2], use_running_average=False)[0]
-                  for i in range(0, 16, 2)]
+    per_device = [
+        BatchNorm1d(3).init_with_output(_KEY, x[i : i + 2], use_running_average=False)[0] for i in range(0, 16, 2)
+    ]
     np.testing.assert_allclose(y, np.concatenate(per_device), rtol=1e-5, atol=1e-6)
 
 
@@ -832,8 +905,11 @@ def test_applying_with_an_unbound_axis_name_says_how_to_bind_it(axis_name, unbou
     x = _sync_input(4)
     variables = layer.init(_KEY, x, use_running_average=False)
     train = maybe_jit(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"]), jit)
-    with pytest.raises(NameError, match=rf"BatchNorm1d: axis_name {re.escape(unbound)} is not bound here.*"
-                                        r"jax\.shard_map.*axis_name=None"):
+    with pytest.raises(
+        NameError,
+        match=rf"BatchNorm1d: axis_name {re.escape(unbound)} is not bound here.*"
+        r"jax\.shard_map.*axis_name=None",
+    ):
         train(variables, x)
     # batch statistics without running statistics would be synchronised too
     untracked = BatchNorm1d(3, axis_name=axis_name, track_running_stats=False)
@@ -850,8 +926,12 @@ def test_an_axis_the_mapping_does_not_bind_is_named():
     layer = BatchNorm1d(3, axis_name=("batch", "model"))
     x = _sync_input()
     variables = layer.init(_KEY, x[:2], use_running_average=False)
-    run = jax.shard_map(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"])[0],
-                        mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("batch")), out_specs=PartitionSpec("batch"))
+    run = jax.shard_map(
+        lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"])[0],
+        mesh=mesh,
+        in_specs=(PartitionSpec(), PartitionSpec("batch")),
+        out_specs=PartitionSpec("batch"),
+    )
     with pytest.raises(NameError, match=r"axis_name 'model' is not bound here"):
         run(variables, x)
 
@@ -887,12 +967,16 @@ _ZERO_SIZE = {
 def _zero_size_step(layer, jit):
     def step(variables, x, train):
         def loss(params, x):
-            y, updates = layer.apply({**variables, "params": params}, x, use_running_average=not train,
-                                     mutable=["batch_stats"])
+            y, updates = layer.apply(
+                {**variables, "params": params}, x, use_running_average=not train, mutable=["batch_stats"]
+            )
             return jnp.sum(y), (y, updates)
+
         (_, (y, updates)), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
-            variables["params"], x)
+            variables["params"], x
+        )
         return y, dx, dparams, {**variables, **updates}
+
     return jax.jit(step, static_argnums=2) if jit else step
 
 
@@ -907,8 +991,11 @@ def test_zero_size_batch_counts_the_batch_and_keeps_the_statistics(case, momentu
     x = jnp.zeros(shape, jnp.float32)
     variables = dict(layer.init(_KEY, x, use_running_average=False))  # init on the empty batch works too
     assert int(variables["batch_stats"]["num_batches_tracked"]) == 0
-    stats = {"running_mean": jnp.full(5, 0.3), "running_var": jnp.full(5, 2.0),
-             "num_batches_tracked": jnp.asarray(3, variables["batch_stats"]["num_batches_tracked"].dtype)}
+    stats = {
+        "running_mean": jnp.full(5, 0.3),
+        "running_var": jnp.full(5, 2.0),
+        "num_batches_tracked": jnp.asarray(3, variables["batch_stats"]["num_batches_tracked"].dtype),
+    }
     variables["batch_stats"] = stats
     y, dx, dparams, after = _zero_size_step(layer, jit)(variables, x, train)
     assert y.shape == shape and y.dtype == jnp.float32 and dx.shape == shape
@@ -919,8 +1006,11 @@ def test_zero_size_batch_counts_the_batch_and_keeps_the_statistics(case, momentu
     assert int(after["batch_stats"]["num_batches_tracked"]) == (4 if train else 3)
 
 
-@pytest.mark.parametrize("track,train,eps", [(False, True, 1e-5), (False, False, 1e-5), (True, False, 0.0)],
-                         ids=["untracked-train", "untracked-eval", "eval-eps0-zero-running-var"])
+@pytest.mark.parametrize(
+    "track,train,eps",
+    [(False, True, 1e-5), (False, False, 1e-5), (True, False, 0.0)],
+    ids=["untracked-train", "untracked-eval", "eval-eps0-zero-running-var"],
+)
 def test_zero_size_batch_gradients_are_zero_where_statistics_would_be_nan(track, train, eps, jit):
     """No statistics of an empty batch (0 / 0), nor 1 / sqrt(0 + 0), reach PyTorch's zero gradients."""
     layer = BatchNorm1d(5, eps=eps, track_running_stats=track)
@@ -975,8 +1065,11 @@ def test_zero_size_batch_keeps_the_other_checks():
     with pytest.raises(ValueError, match="batch_norm eps must be positive during training, but got 0.0"):
         BatchNorm1d(3, eps=0.0).init(_KEY, x, use_running_average=False)
     # still one value per channel: (1, 3) raises, (1, 3, 0) has none and does not (as PyTorch)
-    with pytest.raises(ValueError, match=r"Expected more than 1 value per channel when training, "
-                                         r"got input size torch.Size\(\[1, 3\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Expected more than 1 value per channel when training, "
+        r"got input size torch.Size\(\[1, 3\]\)",
+    ):
         layer.init(_KEY, jnp.zeros((1, 3)), use_running_average=False)
     assert layer.init_with_output(_KEY, jnp.zeros((1, 3, 0)), use_running_average=False)[0].shape == (1, 3, 0)
     # Deliberately stricter than PyTorch, whose empty-input shortcut skips the channel check.
@@ -990,9 +1083,12 @@ def test_zero_size_batch_under_shard_map_gathers_nothing():
     layer = BatchNorm1d(3, axis_name="batch")
     x = jnp.zeros((0, 3, 4), jnp.float32)
     variables = layer.init(_KEY, x, use_running_average=False)
-    run = jax.shard_map(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"]),
-                        mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("batch")),
-                        out_specs=(PartitionSpec("batch"), PartitionSpec()))
+    run = jax.shard_map(
+        lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"]),
+        mesh=mesh,
+        in_specs=(PartitionSpec(), PartitionSpec("batch")),
+        out_specs=(PartitionSpec("batch"), PartitionSpec()),
+    )
     assert _count_collectives(jax.jit(run).lower(variables, x).compile().as_text()) == {}
     y, updates = jax.jit(run)(variables, x)
     assert y.shape == (0, 3, 4) and int(updates["batch_stats"]["num_batches_tracked"]) == 1
@@ -1009,12 +1105,15 @@ def test_bias_is_keyword_only_after_pytorchs_positional_arguments():
         BatchNorm1d(3, bias=None)
 
 
-@pytest.mark.parametrize("affine,bias,names", [
-    (True, True, ["bias", "weight"]),
-    (True, False, ["weight"]),
-    (False, True, []),   # PyTorch: bias only matters with affine=True
-    (False, False, []),
-])
+@pytest.mark.parametrize(
+    "affine,bias,names",
+    [
+        (True, True, ["bias", "weight"]),
+        (True, False, ["weight"]),
+        (False, True, []),  # PyTorch: bias only matters with affine=True
+        (False, False, []),
+    ],
+)
 def test_bias_false_learns_a_weight_without_a_bias(affine, bias, names):
     variables = BatchNorm1d(3, affine=affine, bias=bias).init(_KEY, jnp.zeros((4, 3)), use_running_average=False)
     assert sorted(variables.get("params", {})) == names
@@ -1033,12 +1132,14 @@ def test_bias_false_is_bias_true_with_a_zero_bias(train, jit):
         variables["params"] = {**variables["params"], "weight": weight}
 
         def loss(params, x, layer=layer, variables=variables):
-            y, updates = layer.apply({**variables, "params": params}, x, use_running_average=not train,
-                                     mutable=["batch_stats"])
+            y, updates = layer.apply(
+                {**variables, "params": params}, x, use_running_average=not train, mutable=["batch_stats"]
+            )
             return jnp.sum(y * dy), (y, updates)
 
         (_, (y, updates)), (dparams, dx) = maybe_jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True), jit)(
-            variables["params"], x)
+            variables["params"], x
+        )
         results.append((y, dx, dparams["weight"], updates))
     with_bias, without = results
     for a, b in zip(with_bias, without):  # the kernel's beta = 0 - mean * alpha either way: bit for bit

@@ -20,8 +20,15 @@ from torchsem.convert import load_torch_state_dict, to_torch_state_dict
 from torchsem.models import Net
 from torchsem.nn import BatchNorm1d, Linear
 
-_KEYS = ["bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
-         "fc1.weight", "fc1.bias"]
+_KEYS = [
+    "bn1.weight",
+    "bn1.bias",
+    "bn1.running_mean",
+    "bn1.running_var",
+    "bn1.num_batches_tracked",
+    "fc1.weight",
+    "fc1.bias",
+]
 
 
 def _variables():
@@ -30,15 +37,17 @@ def _variables():
 
 def _numpy_state(seed: int = 0) -> OrderedDict:
     rng = np.random.default_rng(seed)
-    return OrderedDict([
-        ("bn1.weight", rng.standard_normal(3).astype(np.float32)),
-        ("bn1.bias", rng.standard_normal(3).astype(np.float32)),
-        ("bn1.running_mean", rng.standard_normal(3).astype(np.float32)),
-        ("bn1.running_var", rng.uniform(0.5, 2, 3).astype(np.float32)),
-        ("bn1.num_batches_tracked", np.array(7, np.int64)),
-        ("fc1.weight", rng.standard_normal((4, 12)).astype(np.float32)),
-        ("fc1.bias", rng.standard_normal(4).astype(np.float32)),
-    ])
+    return OrderedDict(
+        [
+            ("bn1.weight", rng.standard_normal(3).astype(np.float32)),
+            ("bn1.bias", rng.standard_normal(3).astype(np.float32)),
+            ("bn1.running_mean", rng.standard_normal(3).astype(np.float32)),
+            ("bn1.running_var", rng.uniform(0.5, 2, 3).astype(np.float32)),
+            ("bn1.num_batches_tracked", np.array(7, np.int64)),
+            ("fc1.weight", rng.standard_normal((4, 12)).astype(np.float32)),
+            ("fc1.bias", rng.standard_normal(4).astype(np.float32)),
+        ]
+    )
 
 
 def _assert_same_state(actual, expected):
@@ -164,7 +173,8 @@ def test_strict_error_lists_missing_unexpected_and_misshaped_keys_at_once():
         '\tMissing key(s) in state_dict: "bn1.running_var", "fc1.bias". \n'
         '\tUnexpected key(s) in state_dict: "extra". \n'
         "\tsize mismatch for fc1.weight: copying a param with shape torch.Size([4, 11]) from checkpoint, "
-        "the shape in current model is torch.Size([4, 12]).")
+        "the shape in current model is torch.Size([4, 12])."
+    )
 
 
 def test_non_strict_keeps_missing_values_and_ignores_unexpected_keys():
@@ -184,12 +194,15 @@ def test_non_strict_still_refuses_misshaped_values():
         load_torch_state_dict(_variables(), state, strict=False)
 
 
-@pytest.mark.parametrize("key, value, text", [
-    ("fc1.weight", np.zeros((4, 12), np.float64), "float64 -> float32 would round the values"),
-    ("bn1.num_batches_tracked", np.array(3.0, np.float32), "float32 -> int32 changes the kind of number"),
-    ("bn1.weight", np.array([1, 2, 3], np.int64), "int64 -> float32 changes the kind of number"),
-    ("bn1.num_batches_tracked", np.array(2**40, np.int64), "its values do not fit in int32"),
-])
+@pytest.mark.parametrize(
+    "key, value, text",
+    [
+        ("fc1.weight", np.zeros((4, 12), np.float64), "float64 -> float32 would round the values"),
+        ("bn1.num_batches_tracked", np.array(3.0, np.float32), "float32 -> int32 changes the kind of number"),
+        ("bn1.weight", np.array([1, 2, 3], np.int64), "int64 -> float32 changes the kind of number"),
+        ("bn1.num_batches_tracked", np.array(2**40, np.int64), "its values do not fit in int32"),
+    ],
+)
 def test_lossy_or_kind_changing_dtypes_are_refused(key, value, text):
     state = _numpy_state()
     state[key] = value

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 
+from conftest import maybe_jit
 from torchsem.nn import Dropout
 from torchsem.nn._dropout import _scale_kept
 
@@ -36,7 +36,9 @@ def test_kept_entries_equal_pytorchs_bit_for_bit_under_its_mask(p, jit):
 @pytest.mark.parametrize("p", _P)
 def test_mask_statistics(p, jit):
     n = 200_000
-    y = maybe_jit(lambda key: Dropout(p).apply({}, jnp.ones(n), deterministic=False, rngs={"dropout": key}), jit)(jax.random.key(3))
+    y = maybe_jit(lambda key: Dropout(p).apply({}, jnp.ones(n), deterministic=False, rngs={"dropout": key}), jit)(
+        jax.random.key(3)
+    )
     kept = np.asarray(y) != 0
     # The kept fraction of n Bernoulli(1-p) draws has sd sqrt(p(1-p)/n) <= 1.1e-3; 5 sd allowed.
     assert abs(kept.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / n)
@@ -45,7 +47,12 @@ def test_mask_statistics(p, jit):
 
 
 def test_masks_are_independent_elementwise():
-    y = np.asarray(Dropout(0.5, deterministic=False).apply({}, jnp.ones((1000, 200)), rngs={"dropout": jax.random.key(0)})) != 0
+    y = (
+        np.asarray(
+            Dropout(0.5, deterministic=False).apply({}, jnp.ones((1000, 200)), rngs={"dropout": jax.random.key(0)})
+        )
+        != 0
+    )
     # Neighbouring entries: P(both kept) = 1/4 when independent; sd of the estimate ~1e-3.
     assert abs((y[:, 1:] & y[:, :-1]).mean() - 0.25) < 6e-3
     assert abs((y[1:] & y[:-1]).mean() - 0.25) < 6e-3
@@ -67,7 +74,9 @@ def test_explicit_rng_argument_replaces_the_stream():
 
 
 def test_missing_rng_stream_in_training_names_it():
-    with pytest.raises(ValueError, match=r"needs a PRNG key for the 'dropout' rng stream: pass rngs=\{'dropout': key\}"):
+    with pytest.raises(
+        ValueError, match=r"needs a PRNG key for the 'dropout' rng stream: pass rngs=\{'dropout': key\}"
+    ):
         Dropout(0.5).apply({}, jnp.ones(4), deterministic=False)
 
 
@@ -77,27 +86,40 @@ def test_custom_rng_collection_is_named_in_the_error_and_used():
     Dropout(0.5, False, rng_collection="noise").apply({}, jnp.ones(4), rngs={"noise": jax.random.key(0)})
 
 
-@pytest.mark.parametrize("field, call, eval_mode", [(False, None, False), (True, None, True),
-                                                    (None, False, False), (None, True, True)])
+@pytest.mark.parametrize(
+    "field, call, eval_mode", [(False, None, False), (True, None, True), (None, False, False), (None, True, True)]
+)
 def test_the_mode_is_given_once_field_or_call(field, call, eval_mode, jit):
     x = jnp.arange(1, 65, dtype=jnp.float32)
-    y = maybe_jit(lambda v: Dropout(0.5, deterministic=field).apply({}, v, deterministic=call,
-                                                                    rngs={"dropout": jax.random.key(0)}), jit)(x)
+    y = maybe_jit(
+        lambda v: Dropout(0.5, deterministic=field).apply(
+            {}, v, deterministic=call, rngs={"dropout": jax.random.key(0)}
+        ),
+        jit,
+    )(x)
     assert np.array_equal(y, x) == eval_mode
 
 
 @pytest.mark.parametrize("field, call", [(False, True), (True, False), (True, True)])
 def test_giving_the_mode_twice_is_an_error_as_flax_merge_param(field, call):
-    with pytest.raises(ValueError, match=r'Dropout: Parameter "deterministic" was passed to the constructor and at '
-                                         r"call time\. Should be passed just once\. \(True: PyTorch's eval\(\)"):
-        Dropout(0.5, deterministic=field).apply({}, jnp.ones(4), deterministic=call, rngs={"dropout": jax.random.key(0)})
+    with pytest.raises(
+        ValueError,
+        match=r'Dropout: Parameter "deterministic" was passed to the constructor and at '
+        r"call time\. Should be passed just once\. \(True: PyTorch's eval\(\)",
+    ):
+        Dropout(0.5, deterministic=field).apply(
+            {}, jnp.ones(4), deterministic=call, rngs={"dropout": jax.random.key(0)}
+        )
 
 
 def test_the_mode_has_no_silent_default_like_batchnorm():
     """PyTorch modules start in train(); a Flax layer that silently trains where eval was meant is a bug."""
     assert Dropout().deterministic is None and Dropout().p == 0.5
-    with pytest.raises(ValueError, match=r'Dropout: Parameter "deterministic" must be passed to the constructor or '
-                                         r"at call time"):
+    with pytest.raises(
+        ValueError,
+        match=r'Dropout: Parameter "deterministic" must be passed to the constructor or '
+        r"at call time",
+    ):
         Dropout(0.5).apply({}, jnp.ones(4), rngs={"dropout": jax.random.key(0)})
 
 

@@ -58,9 +58,13 @@ def test_a_loaded_torch_state_dict_does_not_follow_the_tensors(busy):
 def test_a_loaded_numpy_state_dict_does_not_follow_the_arrays(busy):
     for _ in range(_LOADS):
         pending = busy()
-        state = {"weight": np.ones(3, np.float32), "bias": np.zeros(3, np.float32),
-                 "running_mean": np.zeros(3, np.float32), "running_var": np.ones(3, np.float32),
-                 "num_batches_tracked": np.array(0, np.int32)}
+        state = {
+            "weight": np.ones(3, np.float32),
+            "bias": np.zeros(3, np.float32),
+            "running_mean": np.zeros(3, np.float32),
+            "running_var": np.ones(3, np.float32),
+            "num_batches_tracked": np.array(0, np.int32),
+        }
         variables = load_torch_state_dict(_bn_variables(), state)
         for value in state.values():
             value += 5
@@ -74,8 +78,13 @@ def test_a_loaded_optimizer_state_does_not_follow_the_arrays(busy):
     tx = optim.adam(0.1)
     initial = jax.block_until_ready(tx.init(params))
     for _ in range(_LOADS):
-        torch_state = {0: {"step": np.array(2.0, np.float32), "exp_avg": np.full(3, 0.5, np.float32),
-                           "exp_avg_sq": np.full(3, 0.25, np.float32)}}
+        torch_state = {
+            0: {
+                "step": np.array(2.0, np.float32),
+                "exp_avg": np.full(3, 0.5, np.float32),
+                "exp_avg_sq": np.full(3, 0.25, np.float32),
+            }
+        }
         pending = busy()
         state = optim.load_state_dict(initial, torch_state)
         torch_state[0]["exp_avg"] *= 3

@@ -13,15 +13,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import maybe_jit
 from torchsem.nn import Linear, init
 
 
 def _params(in_features: int, out_features: int, bias: bool = True, seed: int = 0):
-    return Linear(in_features, out_features, bias=bias).init(jax.random.key(seed), jnp.zeros((1, in_features)))["params"]
+    return Linear(in_features, out_features, bias=bias).init(jax.random.key(seed), jnp.zeros((1, in_features)))[
+        "params"
+    ]
 
 
 def test_variables_have_pytorchs_names_shapes_and_order():
@@ -34,9 +36,14 @@ def test_variables_have_pytorchs_names_shapes_and_order():
 
 @pytest.mark.live_torch
 @settings(max_examples=25)
-@given(in_features=st.integers(1, 40), out_features=st.integers(1, 40),
-       batch=st.lists(st.integers(1, 4), max_size=2), bias=st.booleans(), use_jit=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(
+    in_features=st.integers(1, 40),
+    out_features=st.integers(1, 40),
+    batch=st.lists(st.integers(1, 4), max_size=2),
+    bias=st.booleans(),
+    use_jit=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_random_shapes_match_pytorch_forward_and_gradients(in_features, out_features, batch, bias, use_jit, seed):
     import torch
 
@@ -83,8 +90,10 @@ def test_bias_bound_is_the_weights_fan_in_like_pytorch():
     torch.manual_seed(0)
     layer = torch.nn.Linear(4, 20000)  # bias bound 1/2, not 1/sqrt(20000)
     params = _params(4, 20000)
-    for values_torch, values in ((layer.bias.detach().numpy(), params["bias"]),
-                                 (layer.weight.detach().numpy(), params["weight"])):
+    for values_torch, values in (
+        (layer.bias.detach().numpy(), params["bias"]),
+        (layer.weight.detach().numpy(), params["weight"]),
+    ):
         # The extremes of >= 20000 draws of U(-1/2, 1/2) are within 1e-3 of the bounds.
         np.testing.assert_allclose([values.min(), values.max()], [values_torch.min(), values_torch.max()], atol=1e-3)
 
@@ -137,12 +146,15 @@ def test_dtype_mismatch_is_refused_like_pytorch():
         Linear(3, 1).apply({"params": _params(3, 1)}, jnp.zeros((2, 3), jnp.bfloat16))
 
 
-@pytest.mark.parametrize("kwargs, error, text", [
-    (dict(in_features=-1, out_features=2), ValueError, "in_features must be >= 0"),
-    (dict(in_features=2, out_features=2.5), TypeError, "out_features must be an int"),
-    (dict(in_features=True, out_features=2), TypeError, "in_features must be an int"),
-    (dict(in_features=2, out_features=2, bias=1), TypeError, "bias must be a bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        (dict(in_features=-1, out_features=2), ValueError, "in_features must be >= 0"),
+        (dict(in_features=2, out_features=2.5), TypeError, "out_features must be an int"),
+        (dict(in_features=True, out_features=2), TypeError, "in_features must be an int"),
+        (dict(in_features=2, out_features=2, bias=1), TypeError, "bias must be a bool"),
+    ],
+)
 def test_bad_constructor_arguments_are_named(kwargs, error, text):
     with pytest.raises(error, match=text):
         Linear(**kwargs)

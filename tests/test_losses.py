@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import maybe_jit
 from torchsem.losses import cross_entropy
 
 
@@ -57,8 +57,9 @@ def test_random_cases_match_pytorch_loss_and_gradients(case, use_jit):
     weight = (rng.random(n_classes) + 0.1).astype(np.float32) if weighted else None
 
     x_torch = torch.from_numpy(x).requires_grad_(True)
-    loss_torch = F.cross_entropy(x_torch, torch.from_numpy(target), None if weight is None else torch.from_numpy(weight),
-                                 **options)
+    loss_torch = F.cross_entropy(
+        x_torch, torch.from_numpy(target), None if weight is None else torch.from_numpy(weight), **options
+    )
     cotangent = rng.standard_normal(tuple(loss_torch.shape)).astype(np.float32)
     (grad_torch,) = torch.autograd.grad(loss_torch, x_torch, torch.from_numpy(cotangent))
 
@@ -110,22 +111,43 @@ def test_negative_label_smoothing_is_refused():
         cross_entropy(jnp.zeros((2, 3)), jnp.array([0, 1]), label_smoothing=-0.1)
 
 
-@pytest.mark.parametrize("make, error, text", [
-    (lambda: cross_entropy(jnp.zeros(()), jnp.array(0)), ValueError, "input must have a class axis"),
-    (lambda: cross_entropy(jnp.zeros((2, 3), jnp.int32), jnp.array([0, 1])), TypeError,
-     "input \\(the logits\\) must be floating point, got int32"),
-    (lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array([0.0, 1.0])), TypeError,
-     "class-index targets must be integers, got float32"),
-    (lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array([True, False])), TypeError,
-     "class-index targets must be integers, got bool"),
-    (lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array(1)), ValueError, "needs targets with a batch axis"),
-    (lambda: cross_entropy(jnp.zeros((2, 3)), jnp.zeros((2, 3), jnp.int32)), TypeError,
-     "Expected floating point type for target with class probabilities, got int32"),
-    (lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array([0, 1]), weight=jnp.ones(3, jnp.int32)), TypeError,
-     "weight must be floating point"),
-    (lambda: cross_entropy(jnp.zeros((2, 3), jnp.bfloat16), jnp.array([0, 1]), weight=jnp.ones(3)), TypeError,
-     "weight dtype float32 differs from input dtype bfloat16"),
-])
+@pytest.mark.parametrize(
+    "make, error, text",
+    [
+        (lambda: cross_entropy(jnp.zeros(()), jnp.array(0)), ValueError, "input must have a class axis"),
+        (
+            lambda: cross_entropy(jnp.zeros((2, 3), jnp.int32), jnp.array([0, 1])),
+            TypeError,
+            "input \\(the logits\\) must be floating point, got int32",
+        ),
+        (
+            lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array([0.0, 1.0])),
+            TypeError,
+            "class-index targets must be integers, got float32",
+        ),
+        (
+            lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array([True, False])),
+            TypeError,
+            "class-index targets must be integers, got bool",
+        ),
+        (lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array(1)), ValueError, "needs targets with a batch axis"),
+        (
+            lambda: cross_entropy(jnp.zeros((2, 3)), jnp.zeros((2, 3), jnp.int32)),
+            TypeError,
+            "Expected floating point type for target with class probabilities, got int32",
+        ),
+        (
+            lambda: cross_entropy(jnp.zeros((2, 3)), jnp.array([0, 1]), weight=jnp.ones(3, jnp.int32)),
+            TypeError,
+            "weight must be floating point",
+        ),
+        (
+            lambda: cross_entropy(jnp.zeros((2, 3), jnp.bfloat16), jnp.array([0, 1]), weight=jnp.ones(3)),
+            TypeError,
+            "weight dtype float32 differs from input dtype bfloat16",
+        ),
+    ],
+)
 def test_bad_arguments_are_named(make, error, text):
     with pytest.raises(error, match=text):
         make()

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 
+from conftest import maybe_jit
 from torchsem.compare._document_net import RUNNING_MEAN_CALLS, TRACE_X_SHAPE
 from torchsem.compare._torch_net import torch_document_start
 from torchsem.convert import load_torch_state_dict, to_torch_state_dict
@@ -104,7 +104,10 @@ def test_running_mean_trace(jit):
 
     train_step = maybe_jit(lambda v, x: step(v, x, True), jit)
     eval_step = maybe_jit(lambda v, x: step(v, x, False), jit)
-    expected, actual = [model.bn1.running_mean.clone().numpy()], [np.asarray(variables["batch_stats"]["bn1"]["running_mean"])]
+    expected, actual = (
+        [model.bn1.running_mean.clone().numpy()],
+        [np.asarray(variables["batch_stats"]["bn1"]["running_mean"])],
+    )
     with torch.no_grad():
         for mode, i in RUNNING_MEAN_CALLS:
             model.train(mode == "train")
@@ -126,8 +129,14 @@ def test_submodules_and_variables_have_the_documents_names():
         "batch_stats": {"bn1": {"running_mean": (3,), "running_var": (3,), "num_batches_tracked": ()}},
     }
     assert list(to_torch_state_dict(variables)) == [
-        "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
-        "fc1.weight", "fc1.bias"]
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "bn1.num_batches_tracked",
+        "fc1.weight",
+        "fc1.bias",
+    ]
 
 
 @pytest.mark.parametrize("detach", [False, True])

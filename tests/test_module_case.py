@@ -100,8 +100,14 @@ def test_error_cases_compare_type_and_pytorchs_message():
 
 
 def test_case_names_and_inputs_are_deterministic():
-    case = ModuleCase("torch.nn.BatchNorm2d", "torchsem.nn.BatchNorm2d", (3,), {"momentum": None},
-                      inputs=(Input((2, 3, 2, 2), offset=1.0, fixed=(np.inf, 0.0)),), modes=("train", "eval"))
+    case = ModuleCase(
+        "torch.nn.BatchNorm2d",
+        "torchsem.nn.BatchNorm2d",
+        (3,),
+        {"momentum": None},
+        inputs=(Input((2, 3, 2, 2), offset=1.0, fixed=(np.inf, 0.0)),),
+        modes=("train", "eval"),
+    )
     assert case.scenario("batchnorm", "s").name == "batchnorm/batchnorm2d-3-momentum=none-in=2x3x2x2"
     first, second = case.make_inputs(), case.make_inputs()
     assert sorted(first) == ["input0.1", "input0.2"]  # a fresh batch per step

@@ -72,11 +72,29 @@ def _launch(out: Path, logs: Path) -> tuple[list[int], list[str]]:
         for process_id in range(PROCESSES):
             log = open(logs / f"process{process_id}.log", "w+")  # noqa: SIM115  (closed below)
             files.append(log)
-            procs.append(subprocess.Popen(
-                [sys.executable, str(WORKER), "--coordinator", coordinator, "--num-processes", str(PROCESSES),
-                 "--process-id", str(process_id), "--local-devices", str(LOCAL_DEVICES), "--out", str(out)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_child_env(),
-                cwd=WORKER.parent))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(WORKER),
+                        "--coordinator",
+                        coordinator,
+                        "--num-processes",
+                        str(PROCESSES),
+                        "--process-id",
+                        str(process_id),
+                        "--local-devices",
+                        str(LOCAL_DEVICES),
+                        "--out",
+                        str(out),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=_child_env(),
+                    cwd=WORKER.parent,
+                )
+            )
         deadline = time.monotonic() + DEADLINE_S
         while True:
             codes = [p.poll() for p in procs]  # every one polled (any() would stop at the first running)
@@ -95,8 +113,9 @@ def _launch(out: Path, logs: Path) -> tuple[list[int], list[str]]:
         texts.append(log.read())
         log.close()
     codes = [p.returncode for p in procs]
-    return codes, [f"--- process {k} (exit {code}) ---\n{text[-4000:]}" for k, (code, text) in
-                   enumerate(zip(codes, texts))]
+    return codes, [
+        f"--- process {k} (exit {code}) ---\n{text[-4000:]}" for k, (code, text) in enumerate(zip(codes, texts))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +130,9 @@ def two_processes(tmp_path_factory) -> compare.Outputs:
         if codes == [0] * PROCESSES:
             break
         if attempt + 1 == ATTEMPTS or "address already in use" not in "".join(logs).lower():
-            pytest.fail(f"the two-process run failed after {seconds:.1f} s (deadline {DEADLINE_S} s):\n"
-                        + "\n".join(logs))
+            pytest.fail(
+                f"the two-process run failed after {seconds:.1f} s (deadline {DEADLINE_S} s):\n" + "\n".join(logs)
+            )
     with np.load(out) as recorded:
         return compare.as_outputs({name: recorded[name] for name in recorded.files})
 

@@ -27,6 +27,7 @@ F32 = np.float32
 
 # ------------------------------------------------------------------------ helpers (live torch)
 
+
 def _torch_run(kind, options, params0, grads, lr_scheduler_gamma=None):
     """PyTorch's parameters and state_dict()['state'] after every step (grads[t][i] None = no grad)."""
     import torch
@@ -38,8 +39,10 @@ def _torch_run(kind, options, params0, grads, lr_scheduler_gamma=None):
         for p, g in zip(params, step_grads):
             p.grad = None if g is None else torch.from_numpy(g.copy())
         optimizer.step()
-        state = {i: {k: v.detach().numpy().copy() for k, v in entry.items()}
-                 for i, entry in optimizer.state_dict()["state"].items()}
+        state = {
+            i: {k: v.detach().numpy().copy() for k, v in entry.items()}
+            for i, entry in optimizer.state_dict()["state"].items()
+        }
         history.append(([p.detach().numpy().copy() for p in params], state))
     return history
 
@@ -96,23 +99,27 @@ def _random_problem(rng, shapes, steps, none_probability):
 
 # ------------------------------------------------------------------------ properties vs PyTorch
 
-_SGD_OPTIONS = st.fixed_dictionaries({
-    "lr": st.sampled_from([1e-3, 0.01, 0.1, 0.3]),
-    "momentum": st.sampled_from([0.0, 0.5, 0.9, 0.99]),
-    "dampening": st.sampled_from([0.0, 0.1, 0.5]),
-    "weight_decay": st.sampled_from([0.0, 1e-4, 0.1]),
-    "nesterov": st.booleans(),
-    "maximize": st.booleans(),
-}).filter(lambda o: not o["nesterov"] or (o["momentum"] > 0 and o["dampening"] == 0))
+_SGD_OPTIONS = st.fixed_dictionaries(
+    {
+        "lr": st.sampled_from([1e-3, 0.01, 0.1, 0.3]),
+        "momentum": st.sampled_from([0.0, 0.5, 0.9, 0.99]),
+        "dampening": st.sampled_from([0.0, 0.1, 0.5]),
+        "weight_decay": st.sampled_from([0.0, 1e-4, 0.1]),
+        "nesterov": st.booleans(),
+        "maximize": st.booleans(),
+    }
+).filter(lambda o: not o["nesterov"] or (o["momentum"] > 0 and o["dampening"] == 0))
 
-_ADAM_OPTIONS = st.fixed_dictionaries({
-    "lr": st.sampled_from([1e-3, 0.01, 0.1]),
-    "betas": st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.99), (0.8, 0.0)]),
-    "eps": st.sampled_from([1e-8, 1e-3]),
-    "weight_decay": st.sampled_from([0.0, 0.01, 0.1]),
-    "amsgrad": st.booleans(),
-    "maximize": st.booleans(),
-})
+_ADAM_OPTIONS = st.fixed_dictionaries(
+    {
+        "lr": st.sampled_from([1e-3, 0.01, 0.1]),
+        "betas": st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.99), (0.8, 0.0)]),
+        "eps": st.sampled_from([1e-8, 1e-3]),
+        "weight_decay": st.sampled_from([0.0, 0.01, 0.1]),
+        "amsgrad": st.booleans(),
+        "maximize": st.booleans(),
+    }
+)
 
 
 @pytest.mark.live_torch
@@ -127,8 +134,12 @@ def test_sgd_is_pytorch_bit_for_bit(options, seed, use_jit):
 
 @pytest.mark.live_torch
 @settings(max_examples=10)
-@given(kind=st.sampled_from(["adam", "adamw"]), options=_ADAM_OPTIONS, seed=st.integers(0, 2**31 - 1),
-       use_jit=st.booleans())
+@given(
+    kind=st.sampled_from(["adam", "adamw"]),
+    options=_ADAM_OPTIONS,
+    seed=st.integers(0, 2**31 - 1),
+    use_jit=st.booleans(),
+)
 def test_adam_matches_pytorch(kind, options, seed, use_jit):
     rng = np.random.default_rng(seed)
     params0, grads = _random_problem(rng, [(3,), (5, 7), (40,)], steps=8, none_probability=0.25)
@@ -148,11 +159,15 @@ def test_adam_matches_pytorch(kind, options, seed, use_jit):
 
 @pytest.mark.live_torch
 @pytest.mark.parametrize("via", ["step", "update"])
-@pytest.mark.parametrize("options", [
-    dict(lr=0.1, momentum=0.9),
-    dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
-    dict(lr=0.05, momentum=0.99, nesterov=True, weight_decay=0.01, maximize=True),
-], ids=["momentum", "dampening-decay", "nesterov-maximize"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        dict(lr=0.05, momentum=0.99, nesterov=True, weight_decay=0.01, maximize=True),
+    ],
+    ids=["momentum", "dampening-decay", "nesterov-maximize"],
+)
 def test_sgd_on_vectorised_sizes(options, via, jit):
     """Tensors long enough for PyTorch's vectorised (FMA) kernels, and odd tails."""
     rng = np.random.default_rng(7)
@@ -169,9 +184,12 @@ def test_sgd_on_vectorised_sizes(options, via, jit):
 def test_sgd_first_step_keeps_signed_zeros(dampening, maximize, jit):
     """PyTorch starts the buffer as clone(grad): -0.0 stays -0.0, +0.0 stays +0.0, bit for bit."""
     params0 = [np.array([1.0, -2.0, 0.0, -0.0, 3.0, 0.5], F32)]
-    grads = [[np.array([-0.0, 0.0, -0.0, 0.0, 1.5, -0.0], F32)], [None],
-             [np.array([0.0, -0.0, 1.0, -1.0, 0.0, 2.0], F32)]]
-    for nesterov in ([False, True] if dampening == 0 else [False]):
+    grads = [
+        [np.array([-0.0, 0.0, -0.0, 0.0, 1.5, -0.0], F32)],
+        [None],
+        [np.array([0.0, -0.0, 1.0, -1.0, 0.0, 2.0], F32)],
+    ]
+    for nesterov in [False, True] if dampening == 0 else [False]:
         options = dict(lr=0.5, momentum=0.9, dampening=dampening, nesterov=nesterov, maximize=maximize)
         expected = _torch_run("sgd", options, params0, grads)
         actual = _torchsem_run(optim.sgd(**options), params0, grads, jit)
@@ -209,9 +227,14 @@ def test_learning_rate_schedule_counts_like_a_scheduler_stepped_after_the_optimi
 
 
 @pytest.mark.live_torch
-@pytest.mark.parametrize("kind,options", [("sgd", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
-                                          ("adam", dict(lr=0.01, amsgrad=True)),
-                                          ("adamw", dict(lr=0.01))])
+@pytest.mark.parametrize(
+    "kind,options",
+    [
+        ("sgd", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+        ("adam", dict(lr=0.01, amsgrad=True)),
+        ("adamw", dict(lr=0.01)),
+    ],
+)
 def test_state_dict_round_trip_with_pytorch(kind, options):
     """Load PyTorch's state mid-run (names in PyTorch's order), continue both: the same run."""
     import torch
@@ -220,11 +243,17 @@ def test_state_dict_round_trip_with_pytorch(kind, options):
     shapes = {"fc.weight": (3, 4), "fc.bias": (3,), "bn.weight": (2,)}
     torch_order = ["fc.weight", "fc.bias", "bn.weight"]  # model.parameters() order
     values = {name: rng.standard_normal(shape).astype(F32) for name, shape in shapes.items()}
-    grads = [{name: None if (t == 0 and name == "bn.weight") else rng.standard_normal(shape).astype(F32)
-              for name, shape in shapes.items()} for t in range(6)]
+    grads = [
+        {
+            name: None if (t == 0 and name == "bn.weight") else rng.standard_normal(shape).astype(F32)
+            for name, shape in shapes.items()
+        }
+        for t in range(6)
+    ]
     params = {name: torch.nn.Parameter(torch.from_numpy(values[name].copy())) for name in torch_order}
     optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind](
-        [params[n] for n in torch_order], **options)
+        [params[n] for n in torch_order], **options
+    )
 
     def torch_step(t):
         for name in torch_order:
@@ -236,9 +265,13 @@ def test_state_dict_round_trip_with_pytorch(kind, options):
         torch_step(t)
     torch_state = optimizer.state_dict()["state"]
     tx = getattr(optim, kind)(**options)
-    jax_params = {"fc": {"weight": jnp.asarray(params["fc.weight"].detach().numpy()),
-                         "bias": jnp.asarray(params["fc.bias"].detach().numpy())},
-                  "bn": {"weight": jnp.asarray(params["bn.weight"].detach().numpy())}}
+    jax_params = {
+        "fc": {
+            "weight": jnp.asarray(params["fc.weight"].detach().numpy()),
+            "bias": jnp.asarray(params["fc.bias"].detach().numpy()),
+        },
+        "bn": {"weight": jnp.asarray(params["bn.weight"].detach().numpy())},
+    }
     state = optim.load_state_dict(tx.init(jax_params), torch_state, order=torch_order)
     exported = optim.state_dict(state, order=torch_order)
     assert exported.keys() == torch_state.keys()
@@ -252,14 +285,17 @@ def test_state_dict_round_trip_with_pytorch(kind, options):
         jax_params, state = optim.step(tx, jax_grads, state, jax_params)
     for name in torch_order:
         module, leaf = name.split(".")
-        np.testing.assert_allclose(np.asarray(jax_params[module][leaf]), params[name].detach().numpy(),
-                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            np.asarray(jax_params[module][leaf]), params[name].detach().numpy(), rtol=1e-6, atol=1e-7
+        )
 
 
 # ------------------------------------------------------------------------ without PyTorch
 
-@pytest.mark.parametrize("beta1,beta2,lr", [(0.9, 0.999, 1e-3), (0.5, 0.9, 0.05), (0.0, 0.99, 0.1),
-                                            (0.99, 0.9999, 3e-4)])
+
+@pytest.mark.parametrize(
+    "beta1,beta2,lr", [(0.9, 0.999, 1e-3), (0.5, 0.9, 0.05), (0.0, 0.99, 0.1), (0.99, 0.9999, 3e-4)]
+)
 def test_bias_corrections_are_pytorchs_float64_values_rounded_once(beta1, beta2, lr):
     """PyTorch computes ``lr / (1 - beta1 ** step)`` and ``(1 - beta2 ** step) ** 0.5`` on Python floats."""
     corrections = _schedule.BiasCorrections(lr, beta1, beta2)
@@ -268,8 +304,8 @@ def test_bias_corrections_are_pytorchs_float64_values_rounded_once(beta1, beta2,
     bc2 = jax.jit(lambda s: jax.vmap(lambda t: corrections.bias_correction2_sqrt(t, ()))(s))(steps)
     for step, got_size, got_bc2 in zip(steps, np.asarray(step_sizes), np.asarray(bc2)):
         step = float(step)
-        want_size = np.float32(-(lr / (1 - beta1 ** step)))
-        want_bc2 = np.float32((1 - beta2 ** step) ** 0.5)
+        want_size = np.float32(-(lr / (1 - beta1**step)))
+        want_bc2 = np.float32((1 - beta2**step) ** 0.5)
         if step <= _schedule.TABLE_CAP:
             assert got_size == want_size and got_bc2 == want_bc2, step
         else:  # past the table (only when a beta is extremely close to 1): a few ulp
@@ -324,12 +360,15 @@ def test_step_falls_back_to_optax_for_other_transformations():
     np.testing.assert_array_equal(new["w"], np.full(2, 0.5))
 
 
-@pytest.mark.parametrize("build,message", [
-    (lambda: optim.sgd(lr="0.1"), "lr must be a float or an optax schedule"),
-    (lambda: optim.sgd(0.1, momentum=None), "momentum must be a real number"),
-    (lambda: optim.adam(betas=0.9), "betas must be a pair"),
-    (lambda: optim.adam(eps="tiny"), "eps must be a real number"),
-])
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda: optim.sgd(lr="0.1"), "lr must be a float or an optax schedule"),
+        (lambda: optim.sgd(0.1, momentum=None), "momentum must be a real number"),
+        (lambda: optim.adam(betas=0.9), "betas must be a pair"),
+        (lambda: optim.adam(eps="tiny"), "eps must be a real number"),
+    ],
+)
 def test_bad_argument_types_name_the_argument(build, message):
     with pytest.raises(TypeError, match=message):
         build()

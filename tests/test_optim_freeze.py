@@ -81,17 +81,23 @@ def test_frozen_leaves_never_move_whatever_the_inner_transformation_does(oracle,
 
 @pytest.fixture
 def net_params():
-    return {"bn1": {"weight": jnp.ones(3), "bias": jnp.zeros(3)},
-            "fc1": {"weight": jnp.full((4, 12), 0.5), "bias": jnp.zeros(4)}}
+    return {
+        "bn1": {"weight": jnp.ones(3), "bias": jnp.zeros(3)},
+        "fc1": {"weight": jnp.full((4, 12), 0.5), "bias": jnp.zeros(4)},
+    }
 
 
-@pytest.mark.parametrize("spec", [
-    dict(frozen="fc1.weight"),
-    dict(frozen=["fc1.weight"]),
-    dict(trainable=["bn1", "fc1.bias"]),
-    dict(trainable=lambda name, leaf: name != "fc1.weight"),
-    dict(trainable={"bn1": True, "fc1": {"weight": False, "bias": True}}),
-], ids=["frozen-name", "frozen-list", "trainable-prefixes", "predicate", "bool-pytree-prefix"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        dict(frozen="fc1.weight"),
+        dict(frozen=["fc1.weight"]),
+        dict(trainable=["bn1", "fc1.bias"]),
+        dict(trainable=lambda name, leaf: name != "fc1.weight"),
+        dict(trainable={"bn1": True, "fc1": {"weight": False, "bias": True}}),
+    ],
+    ids=["frozen-name", "frozen-list", "trainable-prefixes", "predicate", "bool-pytree-prefix"],
+)
 def test_selection_forms_agree(net_params, spec, jit):
     tx = optim.freeze(optim.sgd(0.1, momentum=0.9, weight_decay=0.5), **spec)
     grads = jax.tree.map(jnp.ones_like, net_params)
@@ -106,8 +112,11 @@ def test_selection_forms_agree(net_params, spec, jit):
 
 def test_names_that_match_nothing_list_the_parameters(net_params):
     tx = optim.freeze(optim.sgd(0.1), frozen=["fc1.weights"])
-    with pytest.raises(ValueError, match=r"frozen: 'fc1.weights' matches no variable; the names are: "
-                                         r"bn1.bias, bn1.weight, fc1.bias, fc1.weight$"):
+    with pytest.raises(
+        ValueError,
+        match=r"frozen: 'fc1.weights' matches no variable; the names are: "
+        r"bn1.bias, bn1.weight, fc1.bias, fc1.weight$",
+    ):
         tx.init(net_params)
     predicate = optim.freeze(optim.sgd(0.1), trainable=lambda name, param: name.startswith("fc2"))
     with pytest.raises(ValueError, match=r"trainable: predicate '<lambda>' matches no variable"):
@@ -118,9 +127,11 @@ def test_names_that_match_nothing_list_the_parameters(net_params):
 def test_the_positional_argument_is_the_frozen_set_as_in_optax(net_params, spelling, jit):
     """``freeze(tx, X)`` freezes X, as ``optax.transforms.freeze(mask)`` and ``X.requires_grad = False``."""
     mask = {"bn1": {"weight": False, "bias": False}, "fc1": {"weight": True, "bias": False}}
-    tx = {"positional": lambda: optim.freeze(optim.sgd(0.1), "fc1.weight"),
-          "keyword": lambda: optim.freeze(optim.sgd(0.1), frozen="fc1.weight"),
-          "optax-mask": lambda: optim.freeze(optim.sgd(0.1), mask)}[spelling]()
+    tx = {
+        "positional": lambda: optim.freeze(optim.sgd(0.1), "fc1.weight"),
+        "keyword": lambda: optim.freeze(optim.sgd(0.1), frozen="fc1.weight"),
+        "optax-mask": lambda: optim.freeze(optim.sgd(0.1), mask),
+    }[spelling]()
     grads = jax.tree.map(jnp.ones_like, net_params)
     new, _ = maybe_jit(lambda g, s, p: optim.step(tx, g, s, p), jit)(grads, tx.init(net_params), net_params)
     np.testing.assert_array_equal(new["fc1"]["weight"], net_params["fc1"]["weight"])  # frozen: never moves

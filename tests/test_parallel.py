@@ -114,7 +114,10 @@ def test_twenty_data_parallel_steps_equal_single_device(mesh, jit):
     single = _run_single_device(model, tx, state, batches)
     data_parallel = _run_data_parallel(
         lambda use_jit: parallel.make_train_step(model, cross_entropy, tx, mesh, jit=use_jit),
-        parallel.replicate(state, mesh), batches, jit)
+        parallel.replicate(state, mesh),
+        batches,
+        jit,
+    )
     for step, ((dp_state, dp_loss), (one_state, one_loss)) in enumerate(zip(data_parallel, single)):
         _assert_trees_close(dp_state, one_state, f"step {step}: state")
         np.testing.assert_allclose(dp_loss, one_loss, rtol=RTOL, atol=ATOL, err_msg=f"step {step}: loss")
@@ -139,15 +142,20 @@ def test_masked_steps_equal_single_device_on_real_examples(mesh, jit, case):
         else:
             sizes = rng.integers(0, 5, DEVICES)
             sizes[step] = 5  # fixed padded size, one compilation
-            shards = [(_batches(1, n, seed=100 * step + k)[0][0], _batches(1, n, seed=100 * step + k)[1][0])
-                      for k, n in enumerate(sizes)]
+            shards = [
+                (_batches(1, n, seed=100 * step + k)[0][0], _batches(1, n, seed=100 * step + k)[1][0])
+                for k, n in enumerate(sizes)
+            ]
             x, y = np.concatenate([s[0] for s in shards]), np.concatenate([s[1] for s in shards])
             padded.append(parallel.pad_shards(shards))
         real.append((x, y))
     single = _run_single_device(model, tx, state, real)
     data_parallel = _run_data_parallel(
         lambda use_jit: parallel.make_train_step(model, cross_entropy, tx, mesh, jit=use_jit),
-        parallel.replicate(state, mesh), padded, jit)
+        parallel.replicate(state, mesh),
+        padded,
+        jit,
+    )
     for step, ((dp_state, dp_loss), (one_state, one_loss)) in enumerate(zip(data_parallel, single)):
         _assert_trees_close(dp_state, one_state, f"step {step}: state")
         np.testing.assert_allclose(dp_loss, one_loss, rtol=RTOL, atol=ATOL, err_msg=f"step {step}: loss")
@@ -171,10 +179,10 @@ def test_requires_grad_and_none_gradients_as_single_device(mesh, case):
         dp_state, metrics = step(dp_state, batch)
         _assert_trees_close(dp_state, single[i][0], f"step {i}: state")
         np.testing.assert_allclose(metrics["loss"], single[i][1], rtol=RTOL, atol=ATOL)
-    unchanged = {"frozen-adam": ("fc1", "weight"), "detach": ("bn1", "weight"),
-                 "requires-grad-mask": ("bn1", "bias")}[case]
-    np.testing.assert_array_equal(dp_state.params[unchanged[0]][unchanged[1]],
-                                  state.params[unchanged[0]][unchanged[1]])
+    unchanged = {"frozen-adam": ("fc1", "weight"), "detach": ("bn1", "weight"), "requires-grad-mask": ("bn1", "bias")}[
+        case
+    ]
+    np.testing.assert_array_equal(dp_state.params[unchanged[0]][unchanged[1]], state.params[unchanged[0]][unchanged[1]])
 
 
 def test_plain_optax_optimizer_gets_zeros_for_none(mesh):
@@ -209,15 +217,20 @@ def _sync_call(model, mesh, variables, x, mask, cotangent, train_mode: bool, use
 
     def per_device(params, stats, x, mask, cotangent):
         def local(params, x):
-            y, updated = model.apply({"params": params, "batch_stats": stats}, x, mask, train_mode,
-                                     mutable=["batch_stats"])
+            y, updated = model.apply(
+                {"params": params, "batch_stats": stats}, x, mask, train_mode, mutable=["batch_stats"]
+            )
             return jnp.sum(jnp.where(mask[:, None, None], y * cotangent, 0)), (y, updated["batch_stats"])
 
         (_, (y, new_stats)), (dparams, dx) = jax.value_and_grad(local, argnums=(0, 1), has_aux=True)(params, x)
         return y, dx, dparams, new_stats
 
-    mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(REPLICATED, REPLICATED, DATA, DATA, DATA),
-                           out_specs=(DATA, DATA, REPLICATED, REPLICATED))
+    mapped = jax.shard_map(
+        per_device,
+        mesh=mesh,
+        in_specs=(REPLICATED, REPLICATED, DATA, DATA, DATA),
+        out_specs=(DATA, DATA, REPLICATED, REPLICATED),
+    )
     return maybe_jit(mapped, use_jit)(variables["params"], variables["batch_stats"], x, mask, cotangent)
 
 
@@ -225,8 +238,9 @@ def _single_call(variables, x, cotangent, train_mode: bool):
     model = _Block()
 
     def loss(params, x):
-        y, updated = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, None, train_mode,
-                                 mutable=["batch_stats"])
+        y, updated = model.apply(
+            {"params": params, "batch_stats": variables["batch_stats"]}, x, None, train_mode, mutable=["batch_stats"]
+        )
         return jnp.sum(y * cotangent), (y, updated["batch_stats"])
 
     (_, (y, stats)), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables["params"], x)
@@ -238,24 +252,31 @@ def _sync_inputs(mask: np.ndarray, seed: int):
     n = mask.shape[0]
     x = (rng.standard_normal((n, 3, 5)) + rng.normal(0.0, 2.0, (1, 3, 1))).astype(np.float32)
     cotangent = rng.standard_normal((n, 3, 5)).astype(np.float32)
-    params = {"bn": {"weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
-                     "bias": rng.normal(0.0, 0.5, 3).astype(np.float32)}}
+    params = {
+        "bn": {
+            "weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
+            "bias": rng.normal(0.0, 0.5, 3).astype(np.float32),
+        }
+    }
     return x, cotangent, params
 
 
 _UNEVEN_MASKS = {
     # 4 rows per device; real rows per device: 3, 1, 4, 0, 2, 3, 1, 4 (one device has none)
-    "uneven": np.array([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0,
-                        1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1], bool),
+    "uneven": np.array(
+        [1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1], bool
+    ),
     "even": np.ones(32, bool),
 }
 
 
 # Eager shard_map runs op by op (seconds per call on these 2 cores): the eager variant runs for the
 # wrapper only; the context is the same code path.
-@pytest.mark.parametrize("jit, through", [(False, "convert_sync_batchnorm"), (True, "convert_sync_batchnorm"),
-                                          (True, "sync_batchnorm-context")], ids=["eager-convert", "jit-convert",
-                                                                                  "jit-context"])
+@pytest.mark.parametrize(
+    "jit, through",
+    [(False, "convert_sync_batchnorm"), (True, "convert_sync_batchnorm"), (True, "sync_batchnorm-context")],
+    ids=["eager-convert", "jit-convert", "jit-context"],
+)
 @pytest.mark.parametrize("mask_name", list(_UNEVEN_MASKS))
 def test_sync_batchnorm_uneven_counts_equal_batchnorm_on_concatenation(mesh, jit, through, mask_name):
     """Outputs, input and parameter gradients, running statistics: train, eval, train."""
@@ -263,6 +284,7 @@ def test_sync_batchnorm_uneven_counts_equal_batchnorm_on_concatenation(mesh, jit
     if through == "convert_sync_batchnorm":
         model = convert_sync_batchnorm(_Block(), "data")
     else:
+
         class Switched(nn.Module):
             @nn.compact
             def __call__(self, x, mask=None, train: bool = True):
@@ -296,8 +318,10 @@ def test_sync_batchnorm_uneven_counts_equal_batchnorm_on_concatenation(mesh, jit
 
 @pytest.mark.live_torch
 @settings(max_examples=12)
-@given(st.lists(st.integers(0, 4), min_size=DEVICES, max_size=DEVICES).filter(lambda counts: sum(counts) >= 2),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.lists(st.integers(0, 4), min_size=DEVICES, max_size=DEVICES).filter(lambda counts: sum(counts) >= 2),
+    st.integers(0, 2**31 - 1),
+)
 def test_sync_batchnorm_any_per_device_counts_match_pytorch(counts, seed):
     """Any per-device counts (0 to 4 real rows of 4): PyTorch's BatchNorm1d on the concatenated real rows.
 
@@ -312,8 +336,9 @@ def test_sync_batchnorm_any_per_device_counts_match_pytorch(counts, seed):
     x, cotangent, params = _sync_inputs(mask, seed)
     model = convert_sync_batchnorm(_Block(), "data")
     stats = _Block().init(jax.random.PRNGKey(0), x)["batch_stats"]
-    y, dx, dparams, new_stats = _sync_call(model, mesh, {"params": params, "batch_stats": stats}, x, mask,
-                                           cotangent, True, True)
+    y, dx, dparams, new_stats = _sync_call(
+        model, mesh, {"params": params, "batch_stats": stats}, x, mask, cotangent, True, True
+    )
 
     layer = torch.nn.BatchNorm1d(3, momentum=0.3)
     with torch.no_grad():
@@ -344,8 +369,9 @@ def _bn_outputs(layer: nn.Module, mesh: Mesh, x: np.ndarray, spec: PartitionSpec
         with context:
             return layer.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
 
-    y, updated = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(REPLICATED, spec),
-                                       out_specs=(spec, REPLICATED), check_vma=False))(variables, x)
+    y, updated = jax.jit(
+        jax.shard_map(per_device, mesh=mesh, in_specs=(REPLICATED, spec), out_specs=(spec, REPLICATED), check_vma=False)
+    )(variables, x)
     return np.asarray(y), np.asarray(updated["batch_stats"]["running_var"])
 
 
@@ -398,9 +424,8 @@ def test_context_value_nesting_reset_and_unbound_fallback(mesh):
     assert seen == {"bound": "data", "partly bound": ("data",), "off": None, "restored": "data"}
     with sync_batchnorm("data"):
         assert sync_batchnorm_axis_name() is None  # not mapped over 'data' here: the batch is whole
-    with pytest.raises(RuntimeError, match="boom"):
-        with sync_batchnorm("data"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), sync_batchnorm("data"):
+        raise RuntimeError("boom")
     assert sync_batchnorm_axis_name() is None
 
 
@@ -430,17 +455,19 @@ def test_wrapped_model_in_the_data_parallel_step(mesh):
     state = _net_state(Net(), tx, seed=11)
     xs, ys = _batches(1, 16, seed=12)
     plain, _ = parallel.make_train_step(Net(), cross_entropy, tx, mesh)(state, (xs[0], ys[0]))
-    wrapped, _ = parallel.make_train_step(convert_sync_batchnorm(Net()), cross_entropy, tx, mesh)(
-        state, (xs[0], ys[0]))
+    wrapped, _ = parallel.make_train_step(convert_sync_batchnorm(Net()), cross_entropy, tx, mesh)(state, (xs[0], ys[0]))
     _assert_trees_close(wrapped, plain, "state")
 
 
-@pytest.mark.parametrize("axis_name, error, message", [
-    (None, ValueError, "axis_name is required"),
-    ((), ValueError, "at least one mapped axis"),
-    ((("a",),), TypeError, "mapped axis name"),
-    ([None], TypeError, "mapped axis name"),
-])
+@pytest.mark.parametrize(
+    "axis_name, error, message",
+    [
+        (None, ValueError, "axis_name is required"),
+        ((), ValueError, "at least one mapped axis"),
+        ((("a",),), TypeError, "mapped axis name"),
+        ([None], TypeError, "mapped axis name"),
+    ],
+)
 def test_convert_rejects_bad_axis_names(axis_name, error, message):
     with pytest.raises(error, match=message):
         convert_sync_batchnorm(Net(), axis_name)
@@ -449,9 +476,8 @@ def test_convert_rejects_bad_axis_names(axis_name, error, message):
 def test_convert_rejects_non_modules_and_context_rejects_bad_names():
     with pytest.raises(TypeError, match="flax.linen.Module"):
         convert_sync_batchnorm(lambda x: x)
-    with pytest.raises(TypeError, match="sync_batchnorm: axis_name must be"):
-        with sync_batchnorm([["data"]]):
-            pass
+    with pytest.raises(TypeError, match="sync_batchnorm: axis_name must be"), sync_batchnorm([["data"]]):
+        pass
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -483,15 +509,18 @@ def test_pad_shards_places_each_shard_on_its_device(mesh):
         k = shard.index[0].start // 3
         n = len(shards[k][1])
         np.testing.assert_array_equal(np.asarray(shard.data), np.arange(3) < n)
-        np.testing.assert_array_equal(np.asarray(sharded[1])[3 * k:3 * k + n], k)
+        np.testing.assert_array_equal(np.asarray(sharded[1])[3 * k : 3 * k + n], k)
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    ((np.zeros((5, 2)),), TypeError, "batch must be"),
-    ((np.zeros((5, 2)), np.zeros(4)), ValueError, "same leading"),
-    ((np.zeros((5, 2)), np.zeros(5), np.ones(5)), TypeError, "mask must be a bool array"),
-    ((np.zeros((5, 2)), np.zeros(5), np.ones(4, bool)), ValueError, r"mask must have shape \(N,\) = \(5,\)"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        ((np.zeros((5, 2)),), TypeError, "batch must be"),
+        ((np.zeros((5, 2)), np.zeros(4)), ValueError, "same leading"),
+        ((np.zeros((5, 2)), np.zeros(5), np.ones(5)), TypeError, "mask must be a bool array"),
+        ((np.zeros((5, 2)), np.zeros(5), np.ones(4, bool)), ValueError, r"mask must have shape \(N,\) = \(5,\)"),
+    ],
+)
 def test_pad_batch_errors(bad, error, message):
     with pytest.raises(error, match=message):
         parallel.pad_batch(bad, 8)
@@ -518,8 +547,11 @@ def test_step_errors(mesh):
     state = _net_state(Net(), tx)
     step = parallel.make_train_step(Net(), cross_entropy, tx, mesh)
     x, y = np.zeros((30, 3, 8), np.float32), np.zeros(30, np.int32)
-    with pytest.raises(ValueError, match=r"global batch of 30 examples does not split evenly over the 8 devices "
-                                         r"of mesh axis 'data'; pad it with torchsem.parallel.pad_batch"):
+    with pytest.raises(
+        ValueError,
+        match=r"global batch of 30 examples does not split evenly over the 8 devices "
+        r"of mesh axis 'data'; pad it with torchsem.parallel.pad_batch",
+    ):
         step(state, (x, y))
     with pytest.raises(TypeError, match="mask must be a bool array"):
         step(state, (x[:16], y[:16], np.ones(16, np.int32)))
@@ -545,7 +577,7 @@ def test_other_axis_name_and_two_axis_mesh():
     single = _run_single_device(Net(), tx, state, [(xs[i], ys[i]) for i in range(2)])
     step = parallel.make_train_step(Net(), cross_entropy, tx, mesh, axis_name="batch")
     for i in range(2):
-        state, metrics = step(state, (xs[i], ys[i]))
+        state, _metrics = step(state, (xs[i], ys[i]))
         _assert_trees_close(state, single[i][0], f"step {i}")
 
 
@@ -568,8 +600,10 @@ class _DeepNet(nn.Module):
 
 # "%x = f32[8,4,6]{2,1,0} all-gather(...)", or a tuple "(f32[64]{0}, /*index=5*/f32[2]{0}) all-reduce(...)"
 # when XLA's combiner merged several reductions into one op.
-_COLLECTIVE = re.compile(r"= (\(.*?\)|\S+) (all-reduce|all-gather|reduce-scatter|collective-permute|all-to-all)"
-                         r"(?:-start)?\(")
+_COLLECTIVE = re.compile(
+    r"= (\(.*?\)|\S+) (all-reduce|all-gather|reduce-scatter|collective-permute|all-to-all)"
+    r"(?:-start)?\("
+)
 
 
 def _collectives(hlo: str) -> list[tuple[str, tuple[str, ...], str]]:

@@ -12,10 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import maybe_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import maybe_jit
 from torchsem.compare import catalogue
 from torchsem.nn import AvgPool1d
 
@@ -33,8 +33,11 @@ def _configurations(draw):
     include = draw(st.booleans())
     length = draw(st.integers(max(1, kernel - 2 * padding), 13))
     batched = draw(st.booleans())
-    return dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                count_include_pad=include), length, batched
+    return (
+        dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=include),
+        length,
+        batched,
+    )
 
 
 @pytest.mark.live_torch
@@ -82,8 +85,9 @@ def test_the_document_pool_halves_the_length(jit):
     np.testing.assert_array_equal(y[0, 0], [0.5, 2.5, 4.5, 6.5])  # exact in float32
 
 
-@pytest.mark.parametrize("kwargs", [dict(kernel_size=(3,)), dict(kernel_size=3, stride=(3,)),
-                                    dict(kernel_size=[3], padding=[1])])
+@pytest.mark.parametrize(
+    "kwargs", [dict(kernel_size=(3,)), dict(kernel_size=3, stride=(3,)), dict(kernel_size=[3], padding=[1])]
+)
 def test_one_int_tuples_are_accepted_like_pytorch(kwargs, jit):
     x = np.random.default_rng(1).standard_normal((2, 2, 9)).astype(np.float32)
     plain = {k: (v[0] if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()}
@@ -108,27 +112,40 @@ def test_bool_and_unsigned_inputs_are_refused(dtype):
         AvgPool1d(2).apply({}, jnp.zeros((1, 2, 4), dtype))
 
 
-@pytest.mark.parametrize("kwargs, error, text", [
-    (dict(kernel_size=2.0), TypeError, "argument 'kernel_size' must be an int"),
-    (dict(kernel_size=True), TypeError, "argument 'kernel_size' must be an int"),
-    (dict(kernel_size=2, stride=1.5), TypeError, "argument 'stride' must be an int"),
-    (dict(kernel_size=2, ceil_mode=1), TypeError, "ceil_mode must be a bool"),
-    (dict(kernel_size=2, count_include_pad="yes"), TypeError, "count_include_pad must be a bool"),
-    (dict(kernel_size=2, padding=(1, 1)), ValueError, "argument 'padding' should contain one int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        (dict(kernel_size=2.0), TypeError, "argument 'kernel_size' must be an int"),
+        (dict(kernel_size=True), TypeError, "argument 'kernel_size' must be an int"),
+        (dict(kernel_size=2, stride=1.5), TypeError, "argument 'stride' must be an int"),
+        (dict(kernel_size=2, ceil_mode=1), TypeError, "ceil_mode must be a bool"),
+        (dict(kernel_size=2, count_include_pad="yes"), TypeError, "count_include_pad must be a bool"),
+        (dict(kernel_size=2, padding=(1, 1)), ValueError, "argument 'padding' should contain one int"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, error, text):
     with pytest.raises(error, match=text):
         AvgPool1d(**kwargs)
 
 
 def test_errors_are_raised_at_construction_with_pytorchs_text():
-    with pytest.raises(ValueError, match=r"^pad should be at most half of effective kernel size, but got pad=2, "
-                                         r"kernel_size=3 and dilation=1$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^pad should be at most half of effective kernel size, but got pad=2, "
+        r"kernel_size=3 and dilation=1$",
+    ):
         AvgPool1d(3, padding=2)
 
 
 def test_the_parity_grid_covers_every_argument():
     names = [s.name for s in catalogue("avgpool1d")]
-    for part in ("ceil_mode=true", "count_include_pad=false", "padding=2", "stride=none", "in=3x8", ".int64",
-                 "error-pad-more-than-half"):
+    for part in (
+        "ceil_mode=true",
+        "count_include_pad=false",
+        "padding=2",
+        "stride=none",
+        "in=3x8",
+        ".int64",
+        "error-pad-more-than-half",
+    ):
         assert any(part in name for name in names), part

@@ -73,16 +73,31 @@ def test_a_faithful_port_agrees_at_every_step(jit):
     model = _torch_net()
     steps = ["train", "train", "eval", "train", "eval"]
     result = check_port(
-        model, Net(), _batches(len(steps)), steps=steps, targets=TARGETS, loss_fns=_losses(),
-        optimizers=(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
-                    optim.sgd(0.1, momentum=0.9, weight_decay=1e-4)),
+        model,
+        Net(),
+        _batches(len(steps)),
+        steps=steps,
+        targets=TARGETS,
+        loss_fns=_losses(),
+        optimizers=(
+            torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
+            optim.sgd(0.1, momentum=0.9, weight_decay=1e-4),
+        ),
         jit=jit,
     )
     assert result.ok, result.summary()
     assert result.first_mismatch is None and result.steps_run == len(steps)
     names = {(q.step, q.name) for q in result.quantities}
-    for expected in [(1, "output"), (1, "loss"), (1, "bn1.running_mean"), (1, "bn1.num_batches_tracked"),
-                     (1, "grad fc1.weight"), (1, "fc1.weight"), (3, "output"), (3, "bn1.running_var")]:
+    for expected in [
+        (1, "output"),
+        (1, "loss"),
+        (1, "bn1.running_mean"),
+        (1, "bn1.num_batches_tracked"),
+        (1, "grad fc1.weight"),
+        (1, "fc1.weight"),
+        (3, "output"),
+        (3, "bn1.running_var"),
+    ]:
         assert expected in names
     assert (3, "loss") not in names  # eval steps only run forward
     assert "the port agrees with PyTorch" in result.summary()
@@ -95,8 +110,9 @@ def test_frozen_parameters_get_none_on_both_sides():
     model = _torch_net()
     model.fc1.weight.requires_grad = False
     trainable = [p for p in model.parameters() if p.requires_grad]
-    result = check_port(model, Net(), _batches(2), steps=2,
-                        optimizers=(torch.optim.SGD(trainable, lr=0.1), optim.sgd(0.1)))
+    result = check_port(
+        model, Net(), _batches(2), steps=2, optimizers=(torch.optim.SGD(trainable, lr=0.1), optim.sgd(0.1))
+    )
     assert result.ok, result.summary()
     grads = {q.name: q.comparison for q in result.quantities if q.step == 1 and q.name.startswith("grad ")}
     assert grads["grad fc1.weight"].expected is None and grads["grad fc1.weight"].actual is None
@@ -128,8 +144,15 @@ def test_an_optimizer_without_pytorchs_weight_decay_is_caught_after_the_step():
     import torch
 
     model = _torch_net()
-    result = check_port(model, Net(), _batches(2), steps=2, targets=TARGETS, loss_fns=_losses(),
-                        optimizers=(torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.1), optax.sgd(0.1)))
+    result = check_port(
+        model,
+        Net(),
+        _batches(2),
+        steps=2,
+        targets=TARGETS,
+        loss_fns=_losses(),
+        optimizers=(torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.1), optax.sgd(0.1)),
+    )
     first = result.first_mismatch
     # Forward, loss, stats and gradients of step 1 agree; the first parameter after the step does not.
     assert (first.step, first.name) == (1, "bn1.weight")
@@ -141,8 +164,13 @@ def test_a_per_quantity_tolerance_applies_by_name():
     from torchsem.compare import Tolerance
 
     loose = Tolerance(0.0, 1.0, reason="test: a tolerance wide enough to hide the wrong momentum")
-    result = check_port(_torch_net(momentum=0.2), Net(), _batches(1), steps=1,
-                        tolerances={"bn1.running_mean": loose, "bn1.running_var": loose})
+    result = check_port(
+        _torch_net(momentum=0.2),
+        Net(),
+        _batches(1),
+        steps=1,
+        tolerances={"bn1.running_mean": loose, "bn1.running_var": loose},
+    )
     assert result.ok, result.summary()
 
 
@@ -180,4 +208,3 @@ def test_without_pytorch_imported_the_checker_says_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match="PyTorch is not imported"):
         check_port(object(), Net(), np.zeros((3, 3, 8), np.float32))
-

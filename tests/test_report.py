@@ -21,8 +21,16 @@ import numpy as np
 import pytest
 
 from torchsem.cli import main
-from torchsem.compare import RecordedOracle, catalogue, get, render_json, render_markdown, render_table, run_catalogue
-from torchsem.compare import torch_available
+from torchsem.compare import (
+    RecordedOracle,
+    catalogue,
+    get,
+    render_json,
+    render_markdown,
+    render_table,
+    run_catalogue,
+    torch_available,
+)
 from torchsem.compare._outputs import NO_ERROR
 from torchsem.compare._render import Progress
 from torchsem.compare._scenario import _REGISTRY
@@ -77,8 +85,13 @@ def test_the_table_shows_the_documents_printed_values(report):
     # PyTorch's column and torchsem's: the document's fc1.bias.grad, printed as PyTorch prints it.
     assert example_one.count("[0.1875, -0.8615, 0.3708, 0.3033]") == 2
     trace = table.split(TRACE, 1)[1].split("\n\n", 1)[0]
-    for printed in ("[0., 0., 0.]", "[-0.0287, 0.0524, -0.0517]", "[-0.0249, 0.0314, -0.0441]",
-                    "[-0.0511, 0.0806, -0.0914]", "[-0.0450, 0.0568, -0.0798]"):
+    for printed in (
+        "[0., 0., 0.]",
+        "[-0.0287, 0.0524, -0.0517]",
+        "[-0.0249, 0.0314, -0.0441]",
+        "[-0.0511, 0.0806, -0.0914]",
+        "[-0.0450, 0.0568, -0.0798]",
+    ):
         assert trace.count(printed) >= 2, printed
     # The eval-mode trace prints the same mean three times on each side.
     assert trace.count("[-0.0249, 0.0314, -0.0441]") == 2 * 5
@@ -242,8 +255,11 @@ def test_progress_lines_appear_once_the_run_passes_a_second():
     progress(_Shown("b"))
     assert stream.getvalue() == ""  # a fast run prints no progress at all
     progress(_Shown("c"))
-    assert stream.getvalue().splitlines() == ["[1/4] agree  a (0.10 s)", "[2/4] agree  b (0.10 s)",
-                                              "[3/4] agree  c (0.10 s)"]
+    assert stream.getvalue().splitlines() == [
+        "[1/4] agree  a (0.10 s)",
+        "[2/4] agree  b (0.10 s)",
+        "[3/4] agree  c (0.10 s)",
+    ]
     progress(_Shown("d"))
     assert stream.getvalue().splitlines()[-1] == "[4/4] agree  d (0.10 s)"
 
@@ -284,8 +300,11 @@ def test_progress_announces_an_entry_still_running_after_a_second():
     progress(_Shown("slow"))
     progress.close()
     assert armed.cancelled
-    assert stream.getvalue().splitlines() == ["[1/3] agree  a (0.10 s)", "[2/3] running slow ...",
-                                              "[2/3] agree  slow (0.10 s)"]
+    assert stream.getvalue().splitlines() == [
+        "[1/3] agree  a (0.10 s)",
+        "[2/3] running slow ...",
+        "[2/3] agree  slow (0.10 s)",
+    ]
 
 
 def test_progress_announces_from_a_real_timer_thread():
@@ -326,14 +345,17 @@ def test_a_missing_recording_is_a_disagreement_not_a_crash(tmp_path):
 
 def test_python_m_torchsem_compare_runs_without_pytorch():
     env = {**os.environ, "TORCHSEM_CACHE_DIR": "off"}
-    code = ("import sys; sys.modules['torch'] = None; from torchsem.cli import main; "
-            f"sys.exit(main(['compare', '--oracle', 'recorded', '--only', '{SMALL}', '--format', 'json']))")
+    code = (
+        "import sys; sys.modules['torch'] = None; from torchsem.cli import main; "
+        f"sys.exit(main(['compare', '--oracle', 'recorded', '--only', '{SMALL}', '--format', 'json']))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["ok"] and data["oracle"]["mode"] == "recorded"
-    module = subprocess.run([sys.executable, "-m", "torchsem", "compare", "--list"], capture_output=True, text=True,
-                            env=env, timeout=300)
+    module = subprocess.run(
+        [sys.executable, "-m", "torchsem", "compare", "--list"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert module.returncode == 0 and SMALL in module.stdout
 
 

@@ -43,11 +43,15 @@ def _count_primitive(jaxpr, name: str) -> int:
     return count
 
 
-@pytest.mark.parametrize("requires_grad,frozen", [
-    (None, "fc1.weight"),
-    ({"bn1": True, "fc1": {"weight": False, "bias": True}}, None),
-    (["bn1", "fc1.bias"], None),
-], ids=["frozen-name", "bool-pytree", "trainable-names"])
+@pytest.mark.parametrize(
+    "requires_grad,frozen",
+    [
+        (None, "fc1.weight"),
+        ({"bn1": True, "fc1": {"weight": False, "bias": True}}, None),
+        (["bn1", "fc1.bias"], None),
+    ],
+    ids=["frozen-name", "bool-pytree", "trainable-names"],
+)
 def test_train_step_forms_follow_pytorch(oracle, requires_grad, frozen, jit):
     scenario = get("training/net-sgd/frozen-fc1-weight")
     expected = oracle.outputs(scenario)
@@ -93,8 +97,9 @@ def test_detach_leaves_bn1_without_gradient_or_state(oracle, jit):
         np.testing.assert_array_equal(flat[name], expected[name][2])
         assert not expected[f"has_state.{name}"][1]
     assert sorted(optim.state_dict(state.opt_state, order=PARAMS)) == [2, 3]
-    np.testing.assert_allclose(np.asarray(state.batch_stats["bn1"]["running_mean"]), expected["running_mean"][2],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(state.batch_stats["bn1"]["running_mean"]), expected["running_mean"][2], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_train_loop_and_eval_follow_pytorch(oracle):
@@ -158,8 +163,9 @@ def test_adamw_run_matches_pytorch():
     step = train.make_train_step(model, cross_entropy, tx, frozen="bn1")
     for t in range(20):
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(torch_model(torch.from_numpy(inputs["xs"][t])),
-                                                 torch.from_numpy(inputs["ys"][t]))
+        loss = torch.nn.functional.cross_entropy(
+            torch_model(torch.from_numpy(inputs["xs"][t])), torch.from_numpy(inputs["ys"][t])
+        )
         loss.backward()
         optimizer.step()
         state, metrics = step(state, (inputs["xs"][t], inputs["ys"][t]))

@@ -158,18 +158,40 @@ def test_both_orders_name_the_same_leaves(value):
     assert tree.unflatten_mapping(value, flat_mapping) == value
 
 
-@pytest.mark.parametrize("value", [
-    "fc1", lambda name, leaf: True, ["fc1", "bn1.weight"], ("fc1",), [], (), {"fc1"}, frozenset(), {"a": 1}.keys(),
-    ["fc1", lambda name, leaf: False],
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "fc1",
+        lambda name, leaf: True,
+        ["fc1", "bn1.weight"],
+        ("fc1",),
+        [],
+        (),
+        {"fc1"},
+        frozenset(),
+        {"a": 1}.keys(),
+        ["fc1", lambda name, leaf: False],
+    ],
+)
 def test_selectors(value):
     assert tree.is_selector(value)
 
 
-@pytest.mark.parametrize("value", [
-    None, {"fc1": False}, [True, False], (False,), flax.core.freeze({"fc1": True}), True, 3, jnp.ones(2),
-    ["fc1", True], Point(True, False),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {"fc1": False},
+        [True, False],
+        (False,),
+        flax.core.freeze({"fc1": True}),
+        True,
+        3,
+        jnp.ones(2),
+        ["fc1", True],
+        Point(True, False),
+    ],
+)
 def test_bool_pytrees_and_others_are_not_selectors(value):
     assert not tree.is_selector(value)
 

@@ -20,8 +20,19 @@ from typing import Any
 
 from ._version import __version__ as __version__
 
-_SUBMODULES = ("nn", "losses", "models", "autograd", "optim", "train", "parallel", "convert", "tree", "random",
-               "compare")
+_SUBMODULES = (
+    "nn",
+    "losses",
+    "models",
+    "autograd",
+    "optim",
+    "train",
+    "parallel",
+    "convert",
+    "tree",
+    "random",
+    "compare",
+)
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -27,29 +27,52 @@ def _build_parser() -> argparse.ArgumentParser:
         "compare",
         help="run the document's behaviours in PyTorch and in JAX and show them side by side",
         description="Run each behaviour of the source document in PyTorch and in JAX (torchsem) on the same inputs "
-                    "and starting weights, and show both with their differences; where plain JAX/Flax/Optax behaves "
-                    "differently by design, show that too. Exit status: 0 when every entry agrees with PyTorch, "
-                    "1 when one disagrees, 2 on bad arguments. Compiled programs are cached between runs in "
-                    "$TORCHSEM_CACHE_DIR (default ~/.cache/torchsem/jax; TORCHSEM_CACHE_DIR=off disables).",
+        "and starting weights, and show both with their differences; where plain JAX/Flax/Optax behaves "
+        "differently by design, show that too. Exit status: 0 when every entry agrees with PyTorch, "
+        "1 when one disagrees, 2 on bad arguments. Compiled programs are cached between runs in "
+        "$TORCHSEM_CACHE_DIR (default ~/.cache/torchsem/jax; TORCHSEM_CACHE_DIR=off disables).",
     )
-    compare.add_argument("--oracle", choices=("auto", "live", "recorded"), default=None,
-                         help="where PyTorch's outputs come from: live (run PyTorch here), recorded (the outputs "
-                              "shipped in the package), auto (live when torch is importable; the default, "
-                              "or $TORCHSEM_ORACLE)")
-    compare.add_argument("--only", metavar="NAME", action="append", default=None,
-                         help="run only this entry or family, e.g. document/no-grad-error or document (repeatable)")
-    compare.add_argument("--all", action="store_true", help="also run the parity-grid scenarios, not only the document's")
-    compare.add_argument("--format", choices=("table", "markdown", "json"), default="table",
-                         help="table (aligned text, the default), markdown, or json")
+    compare.add_argument(
+        "--oracle",
+        choices=("auto", "live", "recorded"),
+        default=None,
+        help="where PyTorch's outputs come from: live (run PyTorch here), recorded (the outputs "
+        "shipped in the package), auto (live when torch is importable; the default, "
+        "or $TORCHSEM_ORACLE)",
+    )
+    compare.add_argument(
+        "--only",
+        metavar="NAME",
+        action="append",
+        default=None,
+        help="run only this entry or family, e.g. document/no-grad-error or document (repeatable)",
+    )
+    compare.add_argument(
+        "--all", action="store_true", help="also run the parity-grid scenarios, not only the document's"
+    )
+    compare.add_argument(
+        "--format",
+        choices=("table", "markdown", "json"),
+        default="table",
+        help="table (aligned text, the default), markdown, or json",
+    )
     compare.add_argument("--list", action="store_true", help="list the entries (name, section, mapping) and exit")
     compare.add_argument("--jit", action="store_true", help="run the JAX programs under jax.jit")
-    compare.add_argument("--full", action="store_true",
-                         help="table format: also print whole arrays, as PyTorch prints them, where columns cut them")
+    compare.add_argument(
+        "--full",
+        action="store_true",
+        help="table format: also print whole arrays, as PyTorch prints them, where columns cut them",
+    )
 
-    record = commands.add_parser("record", help="run every PyTorch program and write the recorded outputs (needs torch)")
-    record.add_argument("--only", metavar="FAMILY", action="append", default=None,
-                        help="record only this family (repeatable)")
-    record.add_argument("--dir", type=Path, default=None, help="where to write (default: the package's recorded/ folder)")
+    record = commands.add_parser(
+        "record", help="run every PyTorch program and write the recorded outputs (needs torch)"
+    )
+    record.add_argument(
+        "--only", metavar="FAMILY", action="append", default=None, help="record only this family (repeatable)"
+    )
+    record.add_argument(
+        "--dir", type=Path, default=None, help="where to write (default: the package's recorded/ folder)"
+    )
     return parser
 
 
@@ -82,8 +105,10 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         scenarios = select(args.only, args.all)
     except KeyError as missing:
-        print(f"torchsem compare: no scenario or family named {missing.args[0]!r} (see `torchsem compare --list`)",
-              file=err)
+        print(
+            f"torchsem compare: no scenario or family named {missing.args[0]!r} (see `torchsem compare --list`)",
+            file=err,
+        )
         return EXIT_USAGE
     if args.list:
         print(render_list(scenarios, args.format), file=out)
@@ -115,7 +140,9 @@ def _record(args: argparse.Namespace) -> int:
     from .compare import catalogue, record, torch_available
 
     if not torch_available():
-        print("torchsem record: PyTorch is not importable; install it with `pip install torch==2.13.0`", file=sys.stderr)
+        print(
+            "torchsem record: PyTorch is not importable; install it with `pip install torch==2.13.0`", file=sys.stderr
+        )
         return 2
     scenarios = catalogue()
     if args.only:

@@ -75,8 +75,10 @@ def _state_tree(variables: Mapping[str, Any], collections: Sequence[str]) -> _Mo
         for path, value in _collection_leaves(variables[collection], collection):
             key = ".".join(path)
             if key in seen:
-                raise ValueError(f"'{key}' is in both the '{seen[key]}' and the '{collection}' collections; "
-                                 "a PyTorch state_dict key must be unique")
+                raise ValueError(
+                    f"'{key}' is in both the '{seen[key]}' and the '{collection}' collections; "
+                    "a PyTorch state_dict key must be unique"
+                )
             seen[key] = collection
             node = root
             for name in path[:-1]:
@@ -151,8 +153,10 @@ def _dtype_problem(source: np.ndarray, target_dtype: jnp.dtype) -> str | None:
     if both_float:
         if jnp.promote_types(source_dtype, target_dtype) == target_dtype:
             return None  # widening (e.g. float16 -> float32) is exact
-        return (f"{source_dtype} -> {target_dtype} would round the values; convert the array explicitly "
-                f"(e.g. .astype(numpy.{target_dtype}))")
+        return (
+            f"{source_dtype} -> {target_dtype} would round the values; convert the array explicitly "
+            f"(e.g. .astype(numpy.{target_dtype}))"
+        )
     both_int = jnp.issubdtype(source_dtype, jnp.integer) and jnp.issubdtype(target_dtype, jnp.integer)
     if both_int:
         info = jnp.iinfo(target_dtype)
@@ -225,14 +229,18 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
         if target_shape == () and value.shape == (1,):
             value = value.reshape(())
         if value.shape != target_shape:
-            problems.append(f"size mismatch for {key}: copying a param with shape {_torch_size(value.shape)} from "
-                            f"checkpoint, the shape in current model is {_torch_size(target_shape)}.")
+            problems.append(
+                f"size mismatch for {key}: copying a param with shape {_torch_size(value.shape)} from "
+                f"checkpoint, the shape in current model is {_torch_size(target_shape)}."
+            )
             continue
         target_dtype = jnp.dtype(current.dtype if hasattr(current, "dtype") else np.asarray(current).dtype)
         problem = _dtype_problem(value, target_dtype)
         if problem is not None:
-            problems.append(f"dtype mismatch for {key}: cannot load a {value.dtype} value into a {target_dtype} "
-                            f"variable: {problem}.")
+            problems.append(
+                f"dtype mismatch for {key}: cannot load a {value.dtype} value into a {target_dtype} "
+                f"variable: {problem}."
+            )
             continue
         collection, path = collection_of[key]
         # value is already torchsem's own copy: the source may change in place after this returns.
@@ -263,7 +271,9 @@ def load_torch_state_dict(variables: Mapping[str, Any], state_dict: Mapping[str,
     return type(variables)(rebuilt) if type(variables) is not dict else rebuilt  # type: ignore[call-arg]
 
 
-def to_torch_state_dict(variables: Mapping[str, Any], key_order: Iterable[str] | None = None) -> OrderedDict[str, np.ndarray]:
+def to_torch_state_dict(
+    variables: Mapping[str, Any], key_order: Iterable[str] | None = None
+) -> OrderedDict[str, np.ndarray]:
     """A PyTorch ``state_dict`` of numpy arrays from Flax variables, as ``module.state_dict()``.
 
     Keys are the ``params`` and ``batch_stats`` paths joined with ``'.'`` (other collections,
@@ -298,6 +308,8 @@ def to_torch_state_dict(variables: Mapping[str, Any], key_order: Iterable[str] |
     if sorted(order) != sorted(state) or len(set(order)) != len(order):
         missing = [k for k in state if k not in order]
         extra = [k for k in order if k not in state]
-        raise ValueError(f"key_order must list every state key exactly once; missing {missing}, unknown {extra}"
-                         + (", duplicates present" if len(set(order)) != len(order) else ""))
+        raise ValueError(
+            f"key_order must list every state key exactly once; missing {missing}, unknown {extra}"
+            + (", duplicates present" if len(set(order)) != len(order) else "")
+        )
     return OrderedDict((key, state[key]) for key in order)

@@ -22,8 +22,10 @@ def _is_traced(value: Any) -> bool:
 def _check_weight(weight: Any, n_classes: int, prefix: str) -> jax.Array:
     weight = jnp.asarray(weight)
     if weight.ndim != 1 or weight.shape[0] != n_classes:
-        raise InputError(f"{prefix}weight tensor should be defined either for all {n_classes} classes or no classes "
-                         f"but got weight tensor of shape: {list(weight.shape)}")
+        raise InputError(
+            f"{prefix}weight tensor should be defined either for all {n_classes} classes or no classes "
+            f"but got weight tensor of shape: {list(weight.shape)}"
+        )
     if not jnp.issubdtype(weight.dtype, jnp.floating):
         raise TypeError(f"cross_entropy: weight must be floating point, got {weight.dtype}")
     return weight
@@ -52,8 +54,14 @@ def _log_softmax(input: jax.Array, row_max: jax.Array, log_sum: jax.Array) -> ja
     return (input - row_max) - log_sum
 
 
-def _probability_targets(log_probs: jax.Array, target: jax.Array, weight: jax.Array | None, reduction: str,
-                         label_smoothing: float, class_axis: int) -> jax.Array:
+def _probability_targets(
+    log_probs: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None,
+    reduction: str,
+    label_smoothing: float,
+    class_axis: int,
+) -> jax.Array:
     n_classes = log_probs.shape[class_axis]
     if label_smoothing > 0.0:
         target = target * (1 - label_smoothing) + label_smoothing / n_classes
@@ -79,9 +87,17 @@ def _check_class_indices(target: jax.Array, n_classes: int, ignore_index: int) -
         raise IndexError(f"Target {values[bad].flat[0]} is out of bounds.")
 
 
-def _index_targets(input: jax.Array, row_max: jax.Array, log_sum: jax.Array, target: jax.Array,
-                   weight: jax.Array | None, reduction: str, ignore_index: int, label_smoothing: float,
-                   class_axis: int) -> jax.Array:
+def _index_targets(
+    input: jax.Array,
+    row_max: jax.Array,
+    log_sum: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None,
+    reduction: str,
+    ignore_index: int,
+    label_smoothing: float,
+    class_axis: int,
+) -> jax.Array:
     n_classes = input.shape[class_axis]
     valid = target != ignore_index
     in_range = (target >= 0) & (target < n_classes)
@@ -122,8 +138,14 @@ def _index_targets(input: jax.Array, row_max: jax.Array, log_sum: jax.Array, tar
     return (1 - label_smoothing) * loss + smooth_loss * (label_smoothing / n_classes)
 
 
-def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> jax.Array:
+def cross_entropy(
+    input: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> jax.Array:
     """Cross entropy between logits and targets, as ``torch.nn.functional.cross_entropy``.
 
     With ``log p = log_softmax(input)`` over the class axis (axis 1, or 0 for an unbatched
@@ -166,7 +188,9 @@ def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None 
         # PyTorch raises above 1 and silently ignores a negative value; both are refused here.
         raise InputError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
     if input.ndim < 1:
-        raise ValueError("cross_entropy: input must have a class axis: (C,), (N, C) or (N, C, d1, ...), got a 0-d array")
+        raise ValueError(
+            "cross_entropy: input must have a class axis: (C,), (N, C) or (N, C, d1, ...), got a 0-d array"
+        )
     if not jnp.issubdtype(input.dtype, jnp.floating):
         raise TypeError(f"cross_entropy: input (the logits) must be floating point, got {input.dtype}")
     class_axis = 0 if input.ndim == 1 else 1
@@ -180,14 +204,19 @@ def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None 
             raise InputError("ignore_index is not supported for floating point target")
         if weight is not None:
             weight = _check_weight(weight, n_classes, "cross_entropy: ")
-        return _probability_targets(_log_softmax(input, row_max, log_sum), target, weight, reduction,
-                                    label_smoothing, class_axis)
+        return _probability_targets(
+            _log_softmax(input, row_max, log_sum), target, weight, reduction, label_smoothing, class_axis
+        )
 
     if input.ndim != 1 and target.ndim == 0:
-        raise ValueError(f"cross_entropy: a batched input of shape {tuple(input.shape)} needs targets with a batch "
-                         "axis, got a 0-d target")
+        raise ValueError(
+            f"cross_entropy: a batched input of shape {tuple(input.shape)} needs targets with a batch "
+            "axis, got a 0-d target"
+        )
     if input.ndim != 1 and input.shape[0] != target.shape[0]:
-        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]}).")
+        raise ValueError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
+        )
     if input.ndim == 1:
         if target.ndim == 1:
             if target.shape[0] != 1:
@@ -202,14 +231,17 @@ def cross_entropy(input: jax.Array, target: jax.Array, weight: jax.Array | None 
         expected = [input.shape[0], *input.shape[2:]]
         raise InputError(f"Expected target size {expected}, got {list(target.shape)}")
     if not jnp.issubdtype(target.dtype, jnp.integer):
-        raise TypeError(f"cross_entropy: class-index targets must be integers, got {target.dtype} "
-                        "(class probabilities must have the input's shape)")
+        raise TypeError(
+            f"cross_entropy: class-index targets must be integers, got {target.dtype} "
+            "(class probabilities must have the input's shape)"
+        )
     if weight is not None:
         weight = _check_weight(weight, n_classes, "")
         if weight.dtype != input.dtype:
-            raise TypeError(f"cross_entropy: weight dtype {weight.dtype} differs from input dtype {input.dtype} "
-                            f"(PyTorch: expected scalar type {input.dtype} but found {weight.dtype})")
+            raise TypeError(
+                f"cross_entropy: weight dtype {weight.dtype} differs from input dtype {input.dtype} "
+                f"(PyTorch: expected scalar type {input.dtype} but found {weight.dtype})"
+            )
     if not _is_traced(target):
         _check_class_indices(target, n_classes, ignore_index)
-    return _index_targets(input, row_max, log_sum, target, weight, reduction, ignore_index, label_smoothing,
-                          class_axis)
+    return _index_targets(input, row_max, log_sum, target, weight, reduction, ignore_index, label_smoothing, class_axis)

@@ -116,8 +116,10 @@ def _device_count(mesh: Mesh, axis_name: Any) -> int:
 
 def _check_mesh(mesh: Any, caller: str) -> Mesh:
     if not isinstance(mesh, Mesh):
-        raise TypeError(f"{caller}: mesh must be a jax.sharding.Mesh (e.g. torchsem.parallel.data_mesh()), "
-                        f"got {type(mesh).__name__}")
+        raise TypeError(
+            f"{caller}: mesh must be a jax.sharding.Mesh (e.g. torchsem.parallel.data_mesh()), "
+            f"got {type(mesh).__name__}"
+        )
     return mesh
 
 
@@ -150,8 +152,12 @@ def shard_batch(batch: Any, mesh: Mesh, axis_name: Any = DATA_AXIS) -> Any:
     _device_count(mesh, axis_name)
     sharding = NamedSharding(mesh, PartitionSpec(axis_name))
     # A data loader may reuse its buffers for the next batch: JAX gets torchsem's own copy.
-    return jax.tree.map(lambda leaf: jax.make_array_from_process_local_data(
-        sharding, leaf if isinstance(leaf, jax.Array) else host_copy(leaf)), batch)
+    return jax.tree.map(
+        lambda leaf: jax.make_array_from_process_local_data(
+            sharding, leaf if isinstance(leaf, jax.Array) else host_copy(leaf)
+        ),
+        batch,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,9 +167,10 @@ def shard_batch(batch: Any, mesh: Mesh, axis_name: Any = DATA_AXIS) -> Any:
 
 def _split_batch(batch: Any, caller: str) -> tuple[Any, Any, Any]:
     if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
-        raise TypeError(f"{caller}: batch must be (inputs, targets) or (inputs, targets, mask), got "
-                        f"{type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list))
-                                                     else ""))
+        raise TypeError(
+            f"{caller}: batch must be (inputs, targets) or (inputs, targets, mask), got "
+            f"{type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        )
     inputs, targets = batch[0], batch[1]
     mask = batch[2] if len(batch) == 3 else None
     return inputs, targets, mask
@@ -174,8 +181,10 @@ def _leading_size(tree: Any, what: str, caller: str) -> int:
     if not sizes:
         raise ValueError(f"{caller}: {what} has no arrays")
     if None in sizes or len(sizes) != 1:
-        raise ValueError(f"{caller}: every array of {what} needs the same leading (batch) axis, got leading sizes "
-                         f"{sorted(s for s in sizes if s is not None)}" + (" and a 0-d array" if None in sizes else ""))
+        raise ValueError(
+            f"{caller}: every array of {what} needs the same leading (batch) axis, got leading sizes "
+            f"{sorted(s for s in sizes if s is not None)}" + (" and a 0-d array" if None in sizes else "")
+        )
     size = sizes.pop()
     assert size is not None  # refused above
     return size
@@ -242,8 +251,10 @@ def pad_shards(shards: Sequence[Batch]) -> tuple[Any, Any, Any]:
     """
     if isinstance(shards, (str, bytes)) or not isinstance(shards, Sequence) or not shards:
         raise ValueError("pad_shards: shards must be a non-empty sequence of (inputs, targets) batches, one per device")
-    sizes = [_leading_size(_split_batch(shard, "pad_shards")[:2], f"shard {k}", "pad_shards")
-             for k, shard in enumerate(shards)]
+    sizes = [
+        _leading_size(_split_batch(shard, "pad_shards")[:2], f"shard {k}", "pad_shards")
+        for k, shard in enumerate(shards)
+    ]
     largest = max(sizes)
     if largest == 0:
         raise ValueError("pad_shards: every shard is empty")
@@ -280,8 +291,10 @@ def _per_example_losses(loss_fn: LossFn, outputs: Any, targets: Any) -> jax.Arra
     def one(output: Any, target: Any) -> jax.Array:
         loss = loss_fn(jax.tree.map(lambda a: a[None], output), jax.tree.map(lambda a: a[None], target))
         if jnp.ndim(loss) != 0:
-            raise ValueError(f"loss_fn must return a scalar (the batch mean, PyTorch's reduction='mean'), got shape "
-                             f"{jnp.shape(loss)}")
+            raise ValueError(
+                f"loss_fn must return a scalar (the batch mean, PyTorch's reduction='mean'), got shape "
+                f"{jnp.shape(loss)}"
+            )
         return loss
 
     return jax.vmap(one)(outputs, targets)
@@ -315,7 +328,7 @@ def _sum_across(grads: Any, extras: Sequence[jax.Array], axis_names: tuple[Hasha
         offset = 0
         for index, leaf in group:
             size = math.prod(jnp.shape(leaf))
-            summed[index] = flat[offset:offset + size].reshape(jnp.shape(leaf))
+            summed[index] = flat[offset : offset + size].reshape(jnp.shape(leaf))
             offset += size
     new_leaves = [summed.get(i) for i in range(len(leaves))]
     new_grads = treedef.unflatten(new_leaves)  # type: ignore[attr-defined]  # jaxlib ships no stub for PyTreeDef
@@ -412,8 +425,9 @@ def make_train_step(
             (local_sum, batch_stats), local_grads = value_and_grad(local_params)
         count = jnp.sum(keep, dtype=local_sum.dtype)
         grads, (loss_sum, total) = _sum_across(local_grads, [local_sum, count], axis_names)
-        grads = jax.tree.map(lambda g: None if g is None else g / total.astype(g.dtype), grads,
-                             is_leaf=lambda g: g is None)
+        grads = jax.tree.map(
+            lambda g: None if g is None else g / total.astype(g.dtype), grads, is_leaf=lambda g: g is None
+        )
         if not exact_step:
             grads = autograd.none_to_zeros(grads, state.params)
         params, opt_state = optim.step(tx, grads, state.opt_state, state.params)
@@ -429,10 +443,11 @@ def make_train_step(
             raise ValueError(
                 f"train_step: the global batch of {size} examples does not split evenly over the {devices} devices of "
                 f"mesh axis {axis_name!r}; pad it with torchsem.parallel.pad_batch(batch, mesh), whose mask keeps the "
-                "padding out of the statistics, the loss and the gradients")
-        mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(replicated, data, data, data),
-                               out_specs=(replicated, replicated))
+                "padding out of the statistics, the loss and the gradients"
+            )
+        mapped = jax.shard_map(
+            per_device, mesh=mesh, in_specs=(replicated, data, data, data), out_specs=(replicated, replicated)
+        )
         return mapped(state, inputs, targets, mask)
 
     return jax.jit(train_step) if jit else train_step
-

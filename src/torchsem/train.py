@@ -63,8 +63,9 @@ class TrainState(NamedTuple):
     step: jax.Array | None = None
 
     @classmethod
-    def create(cls, variables: Mapping[str, Any], tx: optax.GradientTransformation, *,
-               count_steps: bool = False) -> TrainState:
+    def create(
+        cls, variables: Mapping[str, Any], tx: optax.GradientTransformation, *, count_steps: bool = False
+    ) -> TrainState:
         """A state from Flax variables (``{'params': ..., 'batch_stats': ...}``) and an optimizer.
 
         Args:

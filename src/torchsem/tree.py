@@ -41,8 +41,17 @@ from typing import Any, TypeGuard, cast
 import jax
 
 __all__ = [
-    "Selector", "flatten_mapping", "flatten_named", "is_selector", "key_name", "leaf_names", "mapping_leaves",
-    "path_name", "selector_items", "unflatten_mapping", "unflatten_named",
+    "Selector",
+    "flatten_mapping",
+    "flatten_named",
+    "is_selector",
+    "key_name",
+    "leaf_names",
+    "mapping_leaves",
+    "path_name",
+    "selector_items",
+    "unflatten_mapping",
+    "unflatten_named",
 ]
 
 Predicate = Callable[[str, Any], bool]
@@ -245,6 +254,8 @@ def selector_items(selector: Selector | None, argument: str) -> list[str | Predi
         raise TypeError(f"{argument} must be a name, a predicate or a sequence of them, got {type(selector).__name__}")
     for item in items:
         if not _is_item(item):
-            raise TypeError(f"{argument} must be names (str), predicates (name, leaf) -> bool, or a sequence of "
-                            f"them; got an item of type {type(item).__name__}")
+            raise TypeError(
+                f"{argument} must be names (str), predicates (name, leaf) -> bool, or a sequence of "
+                f"them; got an item of type {type(item).__name__}"
+            )
     return items

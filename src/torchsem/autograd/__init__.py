@@ -47,8 +47,23 @@ from ._retain import retain_module_grads as retain_module_grads
 from ._retain import value_grad_and_retained as value_grad_and_retained
 
 __all__ = [
-    "ELEMENT_0_MESSAGE", "FLOATING_ONLY_MESSAGE", "RETAIN_REQUIRES_GRAD_MESSAGE", "SCALAR_OUTPUT_MESSAGE",
-    "AutogradGraph", "TensorInfo", "detach", "grad", "init_perturbations", "inspect_graph", "named_leaves",
-    "no_grad", "none_to_zeros", "requires_grad_mask", "resolve_requires_grad", "retain_module_grads", "select_leaves",
-    "value_and_grad", "value_grad_and_retained",
+    "ELEMENT_0_MESSAGE",
+    "FLOATING_ONLY_MESSAGE",
+    "RETAIN_REQUIRES_GRAD_MESSAGE",
+    "SCALAR_OUTPUT_MESSAGE",
+    "AutogradGraph",
+    "TensorInfo",
+    "detach",
+    "grad",
+    "init_perturbations",
+    "inspect_graph",
+    "named_leaves",
+    "no_grad",
+    "none_to_zeros",
+    "requires_grad_mask",
+    "resolve_requires_grad",
+    "retain_module_grads",
+    "select_leaves",
+    "value_and_grad",
+    "value_grad_and_retained",
 ]

@@ -49,21 +49,27 @@ def is_differentiable_leaf(leaf: Any) -> bool:
         return False
     dtype = getattr(leaf, "dtype", None)
     return _reachability.is_differentiable_aval(
-        jax.ShapeDtypeStruct((), dtype if dtype is not None else jnp.result_type(leaf)))
+        jax.ShapeDtypeStruct((), dtype if dtype is not None else jnp.result_type(leaf))
+    )
 
 
 def _normalise_argnums(argnums: int | Sequence[int], n_args: int) -> tuple[tuple[int, ...], bool]:
     single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
     nums: object = (argnums,) if single else argnums  # its items are checked below
-    if not isinstance(nums, Sequence) or not all(
-            isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in nums) or len(nums) == 0:
+    if (
+        not isinstance(nums, Sequence)
+        or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in nums)
+        or len(nums) == 0
+    ):
         raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
     normalised = []
     for i in nums:
         j = int(i) + n_args if i < 0 else int(i)
         if not 0 <= j < n_args:
-            raise TypeError(f"argnums={argnums!r} differentiates argument {i}, but the function was called "
-                            f"with {n_args} positional argument(s)")
+            raise TypeError(
+                f"argnums={argnums!r} differentiates argument {i}, but the function was called "
+                f"with {n_args} positional argument(s)"
+            )
         normalised.append(j)
     if len(set(normalised)) != len(normalised):
         raise ValueError(f"argnums must not repeat an argument, got {argnums!r}")
@@ -83,23 +89,32 @@ def leaf_requires_grad(requires_grad: Any, tree: Any, *, argument: str = "requir
     mask_leaves, mask_def = jax.tree.flatten(requires_grad)
     for flag in mask_leaves:
         if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{argument} must be a pytree of Python bools (a prefix of the differentiated "
-                            f"arguments), got a leaf of type {type(flag).__name__}: {flag!r}")
+            raise TypeError(
+                f"{argument} must be a pytree of Python bools (a prefix of the differentiated "
+                f"arguments), got a leaf of type {type(flag).__name__}: {flag!r}"
+            )
     try:
         subtrees = mask_def.flatten_up_to(tree)  # type: ignore[attr-defined]  # jaxlib: no PyTreeDef stub
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{argument} must be a prefix of the differentiated arguments' structure; "
-                         f"{argument} has structure {mask_def} but the arguments have {jax.tree.structure(tree)}: "
-                         f"{error}") from None
+        raise ValueError(
+            f"{argument} must be a prefix of the differentiated arguments' structure; "
+            f"{argument} has structure {mask_def} but the arguments have {jax.tree.structure(tree)}: "
+            f"{error}"
+        ) from None
     flags: list[bool] = []
     for flag, subtree in zip(mask_leaves, subtrees):
         sub_leaves, sub_def = jax.tree.flatten(subtree)
-        if bool(flag) and jax.tree_util.treedef_is_leaf(sub_def) and sub_leaves and not is_differentiable_leaf(
-                sub_leaves[0]):
+        if (
+            bool(flag)
+            and jax.tree_util.treedef_is_leaf(sub_def)
+            and sub_leaves
+            and not is_differentiable_leaf(sub_leaves[0])
+        ):
             leaf = sub_leaves[0]
             kind = getattr(leaf, "dtype", type(leaf).__name__)
-            raise _with_note(RuntimeError(FLOATING_ONLY_MESSAGE),
-                             f"{argument}=True was given for a leaf of dtype {kind}")
+            raise _with_note(
+                RuntimeError(FLOATING_ONLY_MESSAGE), f"{argument}=True was given for a leaf of dtype {kind}"
+            )
         flags.extend(bool(flag) and is_differentiable_leaf(leaf) for leaf in sub_leaves)
     return flags
 
@@ -155,8 +170,16 @@ class Differentiation:
         return self.treedef.unflatten([grads_by_position.get(i) for i in range(len(self.leaves))])
 
 
-def prepare(fun: Callable, args: tuple, kwargs: dict, argnums: int | Sequence[int], has_aux: bool,
-            requires_grad: Any, *, force_trainable: Callable[[tuple], bool] | None = None) -> Differentiation:
+def prepare(
+    fun: Callable,
+    args: tuple,
+    kwargs: dict,
+    argnums: int | Sequence[int],
+    has_aux: bool,
+    requires_grad: Any,
+    *,
+    force_trainable: Callable[[tuple], bool] | None = None,
+) -> Differentiation:
     """Split a call into trainable and frozen leaves (validating arguments like ``jax.grad``)."""
     nums, single = _normalise_argnums(argnums, len(args))
     differentiated = args[nums[0]] if single else tuple(args[i] for i in nums)
@@ -165,12 +188,16 @@ def prepare(fun: Callable, args: tuple, kwargs: dict, argnums: int | Sequence[in
     for path, leaf in with_paths:
         if not isinstance(leaf, _ARRAY_LIKE):
             where = jax.tree_util.keystr(path) or "<argument>"
-            raise TypeError(f"grad: the differentiated arguments must be pytrees of arrays; the leaf at {where} "
-                            f"is a {type(leaf).__name__}")
+            raise TypeError(
+                f"grad: the differentiated arguments must be pytrees of arrays; the leaf at {where} "
+                f"is a {type(leaf).__name__}"
+            )
     trainable = leaf_requires_grad(requires_grad, differentiated)
     if force_trainable is not None:
-        trainable = [flag or (force_trainable(path) and is_differentiable_leaf(leaf))
-                     for flag, (path, leaf) in zip(trainable, with_paths)]
+        trainable = [
+            flag or (force_trainable(path) and is_differentiable_leaf(leaf))
+            for flag, (path, leaf) in zip(trainable, with_paths)
+        ]
     return Differentiation(fun, tuple(args), dict(kwargs), nums, single, has_aux, leaves, treedef, trainable)
 
 
@@ -196,15 +223,18 @@ class TracedProgram:
 def _loss_shape(out_shape: Any, has_aux: bool) -> jax.ShapeDtypeStruct:
     if has_aux:
         if not (isinstance(out_shape, (tuple, list)) and len(out_shape) == 2):
-            raise TypeError("has_aux=True requires fun to return a pair (output, aux), got a "
-                            f"{type(out_shape).__name__}")
+            raise TypeError(
+                f"has_aux=True requires fun to return a pair (output, aux), got a {type(out_shape).__name__}"
+            )
         primal = out_shape[0]
     else:
         primal = out_shape
     if not isinstance(primal, jax.ShapeDtypeStruct):
-        raise TypeError("grad: fun must return a single array (the loss)"
-                        + (" as the first element of its (output, aux) pair" if has_aux else "")
-                        + f", got {jax.tree.structure(primal)}")
+        raise TypeError(
+            "grad: fun must return a single array (the loss)"
+            + (" as the first element of its (output, aux) pair" if has_aux else "")
+            + f", got {jax.tree.structure(primal)}"
+        )
     return primal
 
 
@@ -264,8 +294,10 @@ def check_loss(program: TracedProgram) -> None:
     if jax.dtypes.issubdtype(dtype, np.complexfloating):
         raise RuntimeError(REAL_OUTPUT_MESSAGE.format(dtype=dtype))
     if int(np.prod(program.loss_aval.shape)) != 1:
-        raise _with_note(RuntimeError(SCALAR_OUTPUT_MESSAGE),
-                         f"the loss has shape {tuple(program.loss_aval.shape)}; reduce it (e.g. .mean()) first")
+        raise _with_note(
+            RuntimeError(SCALAR_OUTPUT_MESSAGE),
+            f"the loss has shape {tuple(program.loss_aval.shape)}; reduce it (e.g. .mean()) first",
+        )
 
 
 def differentiate(diff: Differentiation, program: TracedProgram, reached: Sequence[bool]) -> tuple[Any, dict[int, Any]]:
@@ -287,13 +319,15 @@ def differentiate(diff: Differentiation, program: TracedProgram, reached: Sequen
         return jnp.reshape(primal, ()), (primal, aux)
 
     (_, (primal, aux)), grads = jax.value_and_grad(loss_of_live, argnums=tuple(range(len(live))), has_aux=True)(
-        *[values[k] for k in live])
+        *[values[k] for k in live]
+    )
     value = (primal, aux) if diff.has_aux else primal
     return value, {positions[k]: g for k, g in zip(live, grads)}
 
 
-def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                   requires_grad: Any = None) -> Callable:
+def value_and_grad(
+    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, requires_grad: Any = None
+) -> Callable:
     """``jax.value_and_grad`` with PyTorch's None gradients and ``requires_grad``.
 
     Reproduces ``loss = fun(...); loss.backward()`` followed by reading every leaf's ``.grad``.
@@ -337,8 +371,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     return value_and_grad_fun
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         requires_grad: Any = None) -> Callable:
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, requires_grad: Any = None) -> Callable:
     """``jax.grad`` with PyTorch's None gradients and ``requires_grad``: ``loss.backward()``, then ``.grad``.
 
     Same arguments, result and errors as :func:`value_and_grad`, returning only the gradients

@@ -74,7 +74,7 @@ def _reduce_name(all_axes: str, some_axes: str) -> Callable[[Any], str]:
 
 
 def _dot_general_name(eqn: Any) -> str | None:
-    (contract_l, contract_r), (batch_l, batch_r) = eqn.params["dimension_numbers"]
+    (contract_l, _contract_r), (batch_l, _batch_r) = eqn.params["dimension_numbers"]
     rank_l, rank_r = (len(v.aval.shape) for v in eqn.invars)
     if len(contract_l) != 1:
         return None

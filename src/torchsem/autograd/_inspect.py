@@ -59,8 +59,10 @@ class TensorInfo:
 
     def __str__(self) -> str:
         grad_fn = f"<{self.grad_fn}>" if self.grad_fn else "None"
-        return (f"{self.name}: requires_grad={self.requires_grad}, is_leaf={self.is_leaf}, grad_fn={grad_fn}"
-                f"  [{self.dtype}{list(self.shape)}{', ' + self.jax_op if self.jax_op else ''}]")
+        return (
+            f"{self.name}: requires_grad={self.requires_grad}, is_leaf={self.is_leaf}, grad_fn={grad_fn}"
+            f"  [{self.dtype}{list(self.shape)}{', ' + self.jax_op if self.jax_op else ''}]"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +77,9 @@ class AutogradGraph:
             return self.outputs[name]
         if name in self.inputs:
             return self.inputs[name]
-        raise KeyError(f"no input or output named {name!r}; inputs: {', '.join(self.inputs)}; "
-                       f"outputs: {', '.join(self.outputs)}")
+        raise KeyError(
+            f"no input or output named {name!r}; inputs: {', '.join(self.inputs)}; outputs: {', '.join(self.outputs)}"
+        )
 
     def __str__(self) -> str:
         lines = ["inputs:"] + [f"  {info}" for info in self.inputs.values()]
@@ -93,8 +96,13 @@ def output_names(paths: Sequence[Sequence[Any]]) -> list[str]:
     names = []
     for path in paths:
         trimmed = list(path)
-        if (trimmed and isinstance(trimmed[-1], jax.tree_util.SequenceKey) and trimmed[-1].idx == 0
-                and siblings[tuple(path[:-1])] == 1 and len(trimmed) > 1):
+        if (
+            trimmed
+            and isinstance(trimmed[-1], jax.tree_util.SequenceKey)
+            and trimmed[-1].idx == 0
+            and siblings[tuple(path[:-1])] == 1
+            and len(trimmed) > 1
+        ):
             trimmed = trimmed[:-1]
         names.append(path_name(trimmed) or "output")
     return names
@@ -106,8 +114,11 @@ def _argument_names(fun: Callable, n_args: int, arg_names: Sequence[str] | None)
             raise ValueError(f"arg_names has {len(arg_names)} names for {n_args} arguments")
         return list(arg_names)
     try:
-        params = [p for p in _pyinspect.signature(fun).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in _pyinspect.signature(fun).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         params = []
     return [params[i].name if i < len(params) else f"arg{i}" for i in range(n_args)]
@@ -182,13 +193,14 @@ def _module_mark(eqn: Any) -> tuple[str, str] | None:
     stack = str(eqn.source_info.name_stack)
     for part in reversed(stack.split("/")):
         if part.startswith(_MODULE_MARK):
-            torch_name, _, module = part[len(_MODULE_MARK):].partition("|")
+            torch_name, _, module = part[len(_MODULE_MARK) :].partition("|")
             return torch_name, module
     return None
 
 
-def inspect_graph(fun: Callable, *args: Any, requires_grad: Any = None,
-                  arg_names: Sequence[str] | None = None) -> AutogradGraph:
+def inspect_graph(
+    fun: Callable, *args: Any, requires_grad: Any = None, arg_names: Sequence[str] | None = None
+) -> AutogradGraph:
     """Report PyTorch's ``requires_grad``, ``is_leaf`` and ``grad_fn`` for ``fun(*args)``'s inputs and outputs.
 
     Reproduces printing ``t.requires_grad``, ``t.is_leaf`` and ``t.grad_fn`` for the parameters,
@@ -233,7 +245,7 @@ def inspect_graph(fun: Callable, *args: Any, requires_grad: Any = None,
     inputs: dict[str, TensorInfo] = {}
     input_info_by_var: dict[Any, TensorInfo] = {}
     for k, i in enumerate(array_positions):
-        path, leaf = with_paths[i]
+        path, _leaf = with_paths[i]
         name = ".".join(filter(None, [names[path[0].idx], path_name(path[1:])]))
         aval = jaxpr.invars[k].aval
         info = TensorInfo(name, bool(flags[i]), True, None, None, tuple(aval.shape), str(aval.dtype))

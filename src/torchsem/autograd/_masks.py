@@ -128,15 +128,16 @@ def requires_grad_mask(tree: Any, trainable: Selector | None = None, frozen: Sel
         chosen, exact = _select(trainable_items, named, "trainable")
         for name in sorted(exact):
             if not is_differentiable_leaf(named[name]):
-                raise _with_note(RuntimeError(FLOATING_ONLY_MESSAGE), f"trainable selects {name!r}, of dtype "
-                                 f"{getattr(named[name], 'dtype', type(named[name]).__name__)}")
+                raise _with_note(
+                    RuntimeError(FLOATING_ONLY_MESSAGE),
+                    f"trainable selects {name!r}, of dtype {getattr(named[name], 'dtype', type(named[name]).__name__)}",
+                )
         chosen = {n for n in chosen if is_differentiable_leaf(named[n])}
     if frozen_items:
         removed, _ = _select(frozen_items, named, "frozen")
         chosen -= removed
     names = iter(named)
     return jax.tree.map(lambda _: next(names) in chosen, tree, is_leaf=_is_none)
-
 
 
 def resolve_requires_grad(tree: Any, requires_grad: Any = None, frozen: Selector | None = None) -> Any:

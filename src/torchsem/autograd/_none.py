@@ -20,7 +20,8 @@ def none_to_zeros(grads: Any, like: Any) -> Any:
       like: the differentiated arguments (same structure, arrays at every leaf).
     """
     try:
-        return jax.tree.map(lambda g, p: jnp.zeros_like(p) if g is None else g, grads, like,
-                            is_leaf=lambda g: g is None)
+        return jax.tree.map(
+            lambda g, p: jnp.zeros_like(p) if g is None else g, grads, like, is_leaf=lambda g: g is None
+        )
     except ValueError as error:
         raise ValueError(f"none_to_zeros: grads and like must have the same structure: {error}") from None

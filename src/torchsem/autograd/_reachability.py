@@ -160,8 +160,8 @@ def _cond_rule(analysis: _Analysis, eqn: Any, in_bits: list[int]) -> tuple[int, 
 
 def _while_rule(analysis: _Analysis, eqn: Any, in_bits: list[int]) -> tuple[int, ...]:
     cond_n, body_n = eqn.params["cond_nconsts"], eqn.params["body_nconsts"]
-    body_consts = in_bits[cond_n:cond_n + body_n]
-    carry = tuple(in_bits[cond_n + body_n:])
+    body_consts = in_bits[cond_n : cond_n + body_n]
+    carry = tuple(in_bits[cond_n + body_n :])
     # The loop may run any number of times: the union over all iterates (monotone, so it stops).
     while True:
         stepped = analysis.sub(eqn.params["body_jaxpr"], [*body_consts, *carry])
@@ -175,8 +175,8 @@ def _scan_rule(analysis: _Analysis, eqn: Any, in_bits: list[int]) -> tuple[int, 
     n_consts, n_carry = eqn.params["num_consts"], eqn.params["num_carry"]
     length = int(eqn.params["length"])
     consts = in_bits[:n_consts]
-    carry: tuple[int, ...] = tuple(in_bits[n_consts:n_consts + n_carry])
-    xs = in_bits[n_consts + n_carry:]
+    carry: tuple[int, ...] = tuple(in_bits[n_consts : n_consts + n_carry])
+    xs = in_bits[n_consts + n_carry :]
     n_ys = len(eqn.outvars) - n_carry
     body = eqn.params["jaxpr"]
 

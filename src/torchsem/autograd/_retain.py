@@ -66,12 +66,21 @@ class retain_module_grads:
         none of them (the message lists the paths that were called).
     """
 
-    def __init__(self, *, outputs: Sequence[str] = (), inputs: Sequence[str] = (), output_name: str = "output",
-                 input_name: str = "input", collection: str = "perturbations") -> None:
+    def __init__(
+        self,
+        *,
+        outputs: Sequence[str] = (),
+        inputs: Sequence[str] = (),
+        output_name: str = "output",
+        input_name: str = "input",
+        collection: str = "perturbations",
+    ) -> None:
         for argument, paths in (("outputs", outputs), ("inputs", inputs)):
             if isinstance(paths, str):
-                raise TypeError(f"retain_module_grads: {argument} must be a sequence of module paths, got the "
-                                f"string {paths!r}; write {argument}=[{paths!r}]")
+                raise TypeError(
+                    f"retain_module_grads: {argument} must be a sequence of module paths, got the "
+                    f"string {paths!r}; write {argument}=[{paths!r}]"
+                )
             for path in paths:
                 if not isinstance(path, str) or not path:
                     raise TypeError(f"retain_module_grads: {argument} must hold non-empty strings, got {path!r}")
@@ -119,8 +128,10 @@ class retain_module_grads:
             missing = [p for p in (*self.outputs, *self.inputs) if p not in seen]
             if missing:
                 available = ", ".join(sorted(p for p in called if p)) or "(none)"
-                raise ValueError(f"retain_module_grads: no submodule at {', '.join(map(repr, missing))}; "
-                                 f"the submodules called were: {available}")
+                raise ValueError(
+                    f"retain_module_grads: no submodule at {', '.join(map(repr, missing))}; "
+                    f"the submodules called were: {available}"
+                )
 
     def __call__(self, fun: Callable) -> Callable:
         @functools.wraps(fun)
@@ -131,8 +142,9 @@ class retain_module_grads:
         return with_retained
 
 
-def init_perturbations(model: Any, variables: Mapping[str, Any], *args: Any, collection: str = "perturbations",
-                       **kwargs: Any) -> dict[str, Any]:
+def init_perturbations(
+    model: Any, variables: Mapping[str, Any], *args: Any, collection: str = "perturbations", **kwargs: Any
+) -> dict[str, Any]:
     """``variables`` plus zero perturbations for every ``perturb`` the model makes on these inputs.
 
     Runs ``model.apply`` abstractly (``jax.eval_shape``: nothing is computed) with every
@@ -147,8 +159,9 @@ def init_perturbations(model: Any, variables: Mapping[str, Any], *args: Any, col
       collection: the perturbations' collection.
     """
     if not isinstance(variables, Mapping):
-        raise TypeError("init_perturbations: variables must be a mapping of collections, got "
-                        f"{type(variables).__name__}")
+        raise TypeError(
+            f"init_perturbations: variables must be a mapping of collections, got {type(variables).__name__}"
+        )
     base = {k: v for k, v in variables.items() if k != collection}
 
     def perturbation_shapes(current: Mapping[str, Any]) -> Any:
@@ -157,8 +170,10 @@ def init_perturbations(model: Any, variables: Mapping[str, Any], *args: Any, col
 
     shapes = jax.eval_shape(perturbation_shapes, base)
     if not jax.tree.leaves(shapes):
-        raise ValueError(f"init_perturbations: the model made no perturbation in collection {collection!r}; call "
-                         "self.perturb(name, x) in the module or run this inside retain_module_grads(...)")
+        raise ValueError(
+            f"init_perturbations: the model made no perturbation in collection {collection!r}; call "
+            "self.perturb(name, x) in the module or run this inside retain_module_grads(...)"
+        )
     return {**base, collection: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)}
 
 
@@ -169,7 +184,7 @@ def _is_perturbation(path: Sequence[Any], collection: str) -> bool:
 def _retained_name(path: Sequence[Any], collection: str) -> str:
     keys = list(path)
     start = next(i for i, k in enumerate(keys) if isinstance(k, jax.tree_util.DictKey) and k.key == collection)
-    return path_name(keys[start + 1:])
+    return path_name(keys[start + 1 :])
 
 
 def _without_collection(tree: Any, collection: str) -> Any:
@@ -182,8 +197,13 @@ def _without_collection(tree: Any, collection: str) -> Any:
     return tree
 
 
-def value_grad_and_retained(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                            requires_grad: Any = None, collection: str = "perturbations") -> Callable:
+def value_grad_and_retained(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    requires_grad: Any = None,
+    collection: str = "perturbations",
+) -> Callable:
     """:func:`torchsem.autograd.value_and_grad` plus the retained gradients of perturbed intermediates.
 
     Reproduces ``h.retain_grad()`` on intermediates, ``loss.backward()``, then reading the
@@ -212,13 +232,16 @@ def value_grad_and_retained(fun: Callable, argnums: int | Sequence[int] = 0, has
     @functools.wraps(fun)
     def value_grad_and_retained_fun(*args: Any, **kwargs: Any) -> tuple[Any, Any, dict[str, Any]]:
         mask = _complete_mask(requires_grad, args, argnums, collection)
-        diff = _grad.prepare(fun, args, kwargs, argnums, has_aux, mask,
-                             force_trainable=lambda path: _is_perturbation(path, collection))
+        diff = _grad.prepare(
+            fun, args, kwargs, argnums, has_aux, mask, force_trainable=lambda path: _is_perturbation(path, collection)
+        )
         with_paths = jax.tree_util.tree_flatten_with_path(diff.treedef.unflatten(diff.leaves))[0]
         is_pert = [_is_perturbation(path, collection) for path, _ in with_paths]
         if not any(is_pert):
-            raise ValueError(f"value_grad_and_retained: the differentiated arguments hold no {collection!r} "
-                             "collection; create it with init_perturbations(model, variables, x)")
+            raise ValueError(
+                f"value_grad_and_retained: the differentiated arguments hold no {collection!r} "
+                "collection; create it with init_perturbations(model, variables, x)"
+            )
         positions = diff.trainable_positions
         program = _grad.trace(diff)
         parameter_bits = 0
@@ -235,8 +258,9 @@ def value_grad_and_retained(fun: Callable, argnums: int | Sequence[int] = 0, has
                     own = _reachability.consumer_bits(program.closed.jaxpr, sources, k)
                     reached[k] = (own & parameter_bits) != 0
         value, grads = _grad.differentiate(diff, program, reached)
-        retained = {_retained_name(with_paths[i][0], collection): grads.get(i)
-                    for i in range(len(with_paths)) if is_pert[i]}
+        retained = {
+            _retained_name(with_paths[i][0], collection): grads.get(i) for i in range(len(with_paths)) if is_pert[i]
+        }
         parameter_grads = {i: g for i, g in grads.items() if not is_pert[i]}
         tree = diff.unflatten_grads(parameter_grads)
         return value, _without_collection(tree, collection), retained
@@ -257,8 +281,9 @@ def _complete_mask(requires_grad: Any, args: tuple, argnums: int | Sequence[int]
     if isinstance(argnums, int):
         return complete(requires_grad, args[argnums] if -len(args) <= argnums < len(args) else None)
     if isinstance(requires_grad, tuple) and len(requires_grad) == len(argnums):
-        return tuple(complete(m, args[i] if -len(args) <= i < len(args) else None)
-                     for m, i in zip(requires_grad, argnums))
+        return tuple(
+            complete(m, args[i] if -len(args) <= i < len(args) else None) for m, i in zip(requires_grad, argnums)
+        )
     return requires_grad
 
 

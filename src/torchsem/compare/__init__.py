@@ -10,19 +10,19 @@ and the ``render_*`` functions) and the pytest parity suite both read the same c
 from ._authoring import error_outputs as error_outputs
 from ._authoring import jitted as jitted
 from ._document_net import document_start as document_start
+from ._format import format_like_torch as format_like_torch
+from ._format import format_value as format_value
 from ._module_case import ErrorCase as ErrorCase
 from ._module_case import Input as Input
 from ._module_case import ModuleCase as ModuleCase
 from ._module_case import register_module_cases as register_module_cases
 from ._oracle import LiveOracle as LiveOracle
-from ._oracle import check_recording as check_recording
 from ._oracle import RecordedOracle as RecordedOracle
+from ._oracle import check_recording as check_recording
 from ._oracle import get_oracle as get_oracle
 from ._oracle import oracle_mode_from_env as oracle_mode_from_env
 from ._oracle import record as record
 from ._oracle import torch_available as torch_available
-from ._format import format_like_torch as format_like_torch
-from ._format import format_value as format_value
 from ._outputs import Outputs as Outputs
 from ._outputs import as_outputs as as_outputs
 from ._port_check import PortCheck as PortCheck
@@ -49,10 +49,44 @@ from ._store import RecordedStore as RecordedStore
 from ._store import RecordingMissing as RecordingMissing
 
 __all__ = [
-    "document_start", "error_outputs", "jitted", "ErrorCase", "Input", "ModuleCase", "register_module_cases",
-    "LiveOracle", "check_recording", "OutputComparison", "Outputs", "RecordedOracle", "RecordedStore", "RecordingMissing",
-    "Scenario", "ScenarioResult", "Tolerance", "as_outputs", "catalogue", "compare_output", "get",
-    "get_oracle", "judge", "oracle_mode_from_env", "record", "register", "run_scenario", "torch_available",
-    "Entry", "PlainJax", "PortCheck", "PortQuantity", "Report", "check_port", "format_like_torch", "format_value",
-    "render_json", "render_markdown", "render_table", "run_catalogue",
+    "Entry",
+    "ErrorCase",
+    "Input",
+    "LiveOracle",
+    "ModuleCase",
+    "OutputComparison",
+    "Outputs",
+    "PlainJax",
+    "PortCheck",
+    "PortQuantity",
+    "RecordedOracle",
+    "RecordedStore",
+    "RecordingMissing",
+    "Report",
+    "Scenario",
+    "ScenarioResult",
+    "Tolerance",
+    "as_outputs",
+    "catalogue",
+    "check_port",
+    "check_recording",
+    "compare_output",
+    "document_start",
+    "error_outputs",
+    "format_like_torch",
+    "format_value",
+    "get",
+    "get_oracle",
+    "jitted",
+    "judge",
+    "oracle_mode_from_env",
+    "record",
+    "register",
+    "register_module_cases",
+    "render_json",
+    "render_markdown",
+    "render_table",
+    "run_catalogue",
+    "run_scenario",
+    "torch_available",
 ]

@@ -33,8 +33,9 @@ TRACE_X_SHAPE = (1, 3, 8)
 """``x1..x4 = torch.randn((1, 3, 8))``, the four inputs of the running-mean trace."""
 
 
-def document_start(draws: Sequence[Sequence[int]] = (DOCUMENT_X_SHAPE,), *,
-                   seed: int = DOCUMENT_SEED) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
+def document_start(
+    draws: Sequence[Sequence[int]] = (DOCUMENT_X_SHAPE,), *, seed: int = DOCUMENT_SEED
+) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
     """``seed_torch(seed); model = net()`` and then one ``torch.randn(shape)`` per shape in ``draws``, in JAX.
 
     That is::
@@ -86,15 +87,26 @@ def random_net_state(rng: np.random.Generator, *, fresh_statistics: bool = False
     too and ``num_batches_tracked`` is 5.
     """
     bound = 1 / math.sqrt(12)
-    state = {"bn1.weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
-             "bn1.bias": rng.normal(0.0, 0.5, 3).astype(np.float32)}
+    state = {
+        "bn1.weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
+        "bn1.bias": rng.normal(0.0, 0.5, 3).astype(np.float32),
+    }
     if fresh_statistics:
-        state.update({"bn1.running_mean": np.zeros(3, np.float32), "bn1.running_var": np.ones(3, np.float32),
-                      "bn1.num_batches_tracked": np.array(0, np.int64)})
+        state.update(
+            {
+                "bn1.running_mean": np.zeros(3, np.float32),
+                "bn1.running_var": np.ones(3, np.float32),
+                "bn1.num_batches_tracked": np.array(0, np.int64),
+            }
+        )
     else:
-        state.update({"bn1.running_mean": rng.normal(0.0, 0.3, 3).astype(np.float32),
-                      "bn1.running_var": rng.uniform(0.5, 2.0, 3).astype(np.float32),
-                      "bn1.num_batches_tracked": np.array(5, np.int64)})
+        state.update(
+            {
+                "bn1.running_mean": rng.normal(0.0, 0.3, 3).astype(np.float32),
+                "bn1.running_var": rng.uniform(0.5, 2.0, 3).astype(np.float32),
+                "bn1.num_batches_tracked": np.array(5, np.int64),
+            }
+        )
     state["fc1.weight"] = rng.uniform(-bound, bound, (4, 12)).astype(np.float32)
     state["fc1.bias"] = rng.uniform(-bound, bound, 4).astype(np.float32)
     return state

@@ -81,7 +81,7 @@ def format_cell(value: OutputValue, width: int, precision: int = 4) -> str:
     suffix = f"{_ELLIPSIS} ({shape_text(value)})"
     room = max(width - len(suffix), 1)
     cut = text.rfind(", ", 0, room + 1)
-    head = text[:cut + 1] if cut > 0 else text[:room]
+    head = text[: cut + 1] if cut > 0 else text[:room]
     return head + suffix
 
 
@@ -115,7 +115,7 @@ def _torch_block(cells: np.ndarray, indent: int, width: int, linewidth: int) -> 
     if cells.ndim == 1:
         per_line = max(1, (linewidth - indent) // (width + 2))
         items = list(cells)
-        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
     rows = [_torch_block(row, indent + 1, width, linewidth) for row in cells]
     return "[" + ("," + "\n" * (cells.ndim - 1) + " " * (indent + 1)).join(rows) + "]"

@@ -113,8 +113,10 @@ def _arg_text(value: Any) -> str:
 
 def _case_id(args: tuple, kwargs: Mapping[str, Any], inputs: Sequence[Input], modes: Sequence[str]) -> str:
     parts = [_arg_text(a) for a in args] + [f"{k}={_arg_text(v)}" for k, v in kwargs.items()]
-    parts.append("in=" + "+".join((_arg_text(i.shape) or "scalar") + ("" if i.dtype == "float32" else f".{i.dtype}")
-                                  for i in inputs))
+    parts.append(
+        "in="
+        + "+".join((_arg_text(i.shape) or "scalar") + ("" if i.dtype == "float32" else f".{i.dtype}") for i in inputs)
+    )
     if tuple(modes) != _MODES:
         parts.append("-".join(modes))
     return re.sub(r"[^a-z0-9_.=\-]", "", "-".join(parts).lower())
@@ -238,8 +240,11 @@ class ModuleCase:
     def make_inputs(self) -> dict[str, np.ndarray]:
         """A fresh batch per step (``input{i}.{step}``), so running statistics see changing data."""
         rng = np.random.default_rng([self.seed, 7])
-        return {_input_key(i, step): spec.draw(rng)
-                for step in range(1, len(self.modes) + 1) for i, spec in enumerate(self.specs)}
+        return {
+            _input_key(i, step): spec.draw(rng)
+            for step in range(1, len(self.modes) + 1)
+            for i, spec in enumerate(self.specs)
+        }
 
     def tolerance_of(self, output: str) -> Tolerance | None:
         tag, _, quantity = output.partition(" ")
@@ -277,7 +282,9 @@ class ModuleCase:
             for j, y in enumerate(ys):
                 outputs[f"{tag} output{j}"] = to_numpy(y)
                 if y.is_floating_point() and y.requires_grad:
-                    cotangent = torch.from_numpy(_cotangent(self.seed, step, j, tuple(y.shape), y.detach().numpy().dtype))
+                    cotangent = torch.from_numpy(
+                        _cotangent(self.seed, step, j, tuple(y.shape), y.detach().numpy().dtype)
+                    )
                     term = (y * cotangent).sum()
                     loss = term if loss is None else loss + term
             if loss is not None:
@@ -319,8 +326,13 @@ class ModuleCase:
             for i, x in zip(differentiated, float_xs):
                 call[i] = x
             mutable = sorted(collections) if train and collections else False
-            result = module.apply({"params": params, **collections}, *call, **_mode_kwargs(module, train),
-                                  mutable=mutable, rngs={"dropout": key})
+            result = module.apply(
+                {"params": params, **collections},
+                *call,
+                **_mode_kwargs(module, train),
+                mutable=mutable,
+                rngs={"dropout": key},
+            )
             ys, updated = result if mutable else (result, {})
             return (ys if isinstance(ys, tuple) else (ys,)), updated
 
@@ -344,10 +356,15 @@ class ModuleCase:
             tag, train = _tag(step, mode), mode == "train"
             xs = [_jax_input(inputs[_input_key(i, step)]) for i in range(len(self.specs))]
             key = jax.random.key(self.seed + step)
-            shapes = jax.eval_shape(functools.partial(forward, train=train), params, collections, xs,
-                                    [xs[i] for i in differentiated], key)[0]
-            cotangents = [_cotangent(self.seed, step, j, tuple(s.shape), np.dtype(s.dtype))
-                          if np.dtype(s.dtype).kind == "f" else None for j, s in enumerate(shapes)]
+            shapes = jax.eval_shape(
+                functools.partial(forward, train=train), params, collections, xs, [xs[i] for i in differentiated], key
+            )[0]
+            cotangents = [
+                _cotangent(self.seed, step, j, tuple(s.shape), np.dtype(s.dtype))
+                if np.dtype(s.dtype).kind == "f"
+                else None
+                for j, s in enumerate(shapes)
+            ]
             (ys, updated), grads = run(params, collections, xs, cotangents, key, train)
             for j, y in enumerate(ys):
                 outputs[f"{tag} output{j}"] = y
@@ -366,7 +383,7 @@ class ModuleCase:
             name=f"{family}/{self.case_id(family)}",
             section=section,
             mapping=f"torch.nn.{_signature(self.torch_module, *arguments)} -> "
-                    f"torchsem.nn.{_signature(self.module, *arguments)}",
+            f"torchsem.nn.{_signature(self.module, *arguments)}",
             torch_program=self.run_torch,
             jax_program=self.run_jax,
             make_inputs=self.make_inputs,
@@ -447,13 +464,12 @@ class ErrorCase:
             name=f"{family}/error-{self.name}",
             section=section,
             mapping=f"torch.nn.{_signature(self.torch_module, *arguments)}({shapes}) raises -> "
-                    f"torchsem.nn.{_signature(self.module, *arguments)} raises the same error",
+            f"torchsem.nn.{_signature(self.module, *arguments)} raises the same error",
             torch_program=self.run_torch,
             jax_program=self.run_jax,
             make_inputs=self.make_inputs,
             tolerances={"error message": CONTAINED},
         )
-
 
 
 def register_module_cases(family: str, section: str, cases: Sequence[ModuleCase | ErrorCase]) -> list[Scenario]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from ..convert import host_copy
 
-OutputValue = Union[np.ndarray, str, None]
+OutputValue = np.ndarray | str | None
 """One named result: a numpy array (float, int or bool), a string (an error message), or None.
 
 None stands for PyTorch's ``.grad is None``; a string for the message of an error a

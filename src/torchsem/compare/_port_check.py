@@ -50,8 +50,10 @@ class PortQuantity:
 
     def describe(self) -> str:
         c = self.comparison
-        return (f"step {self.step} ({self.mode}), {self.name}: {c.detail} "
-                f"(max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g})")
+        return (
+            f"step {self.step} ({self.mode}), {self.name}: {c.detail} "
+            f"(max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g})"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +80,22 @@ class PortCheck:
 
         if self.ok:
             worst = max(self.quantities, key=lambda q: q.comparison.max_abs, default=None)
-            tail = f"; largest difference {worst.comparison.max_abs:.3g} ({worst.name}, step {worst.step})" if worst else ""
-            return (f"the port agrees with PyTorch: {len(self.quantities)} quantities over "
-                    f"{self.steps_run} steps ({', '.join(self.steps)}){tail}")
+            tail = (
+                f"; largest difference {worst.comparison.max_abs:.3g} ({worst.name}, step {worst.step})"
+                if worst
+                else ""
+            )
+            return (
+                f"the port agrees with PyTorch: {len(self.quantities)} quantities over "
+                f"{self.steps_run} steps ({', '.join(self.steps)}){tail}"
+            )
         first = self.first_mismatch
         assert first is not None
         c = first.comparison
-        return (f"the port first differs from PyTorch at {first.describe()}\n"
-                f"  PyTorch: {format_cell(c.expected, 100)}\n  port:    {format_cell(c.actual, 100)}")
+        return (
+            f"the port first differs from PyTorch at {first.describe()}\n"
+            f"  PyTorch: {format_cell(c.expected, 100)}\n  port:    {format_cell(c.actual, 100)}"
+        )
 
     def __str__(self) -> str:
         return self.summary()
@@ -94,8 +104,10 @@ class PortCheck:
 def _torch() -> Any:
     torch = sys.modules.get("torch")
     if torch is None:
-        raise ImportError("check_port compares against a torch.nn.Module, but PyTorch is not imported: "
-                          "import torch (pip install torch) before calling it")
+        raise ImportError(
+            "check_port compares against a torch.nn.Module, but PyTorch is not imported: "
+            "import torch (pip install torch) before calling it"
+        )
     return torch
 
 
@@ -125,9 +137,14 @@ def _per_step(value: Any, count: int, what: str) -> list[Any]:
 
 def _mode_kwargs_for(module: Any) -> Callable[[bool], dict[str, Any]]:
     parameters = inspect.signature(type(module).__call__).parameters
-    for name, train_value in (("train", True), ("training", True), ("use_running_average", False),
-                              ("deterministic", False)):
+    for name, train_value in (
+        ("train", True),
+        ("training", True),
+        ("use_running_average", False),
+        ("deterministic", False),
+    ):
         if name in parameters:
+
             def mode_kwargs(training: bool, _n: str = name, _v: bool = train_value) -> dict[str, Any]:
                 return {_n: training if _v else not training}
 
@@ -196,9 +213,17 @@ class _TorchSide:
 class _JaxSide:
     """Runs the Flax module one step at a time, functionally, with PyTorch's None-gradient semantics."""
 
-    def __init__(self, module: Any, variables: dict[str, Any], requires_grad: Mapping[str, bool],
-                 loss_fn: Callable | None, optimizer: Any, mode_kwargs: Callable[[bool], dict[str, Any]],
-                 rngs: Mapping[str, Any] | None, jit: bool) -> None:
+    def __init__(
+        self,
+        module: Any,
+        variables: dict[str, Any],
+        requires_grad: Mapping[str, bool],
+        loss_fn: Callable | None,
+        optimizer: Any,
+        mode_kwargs: Callable[[bool], dict[str, Any]],
+        rngs: Mapping[str, Any] | None,
+        jit: bool,
+    ) -> None:
         import jax
 
         self.module = module
@@ -212,16 +237,22 @@ class _JaxSide:
         flat_params = flatten_mapping(self.params)
         unknown = sorted(set(requires_grad) - set(flat_params))
         if unknown:
-            raise ValueError(f"the PyTorch parameters {unknown} have no counterpart in the port's params "
-                             f"({sorted(flat_params)})")
+            raise ValueError(
+                f"the PyTorch parameters {unknown} have no counterpart in the port's params ({sorted(flat_params)})"
+            )
         self.mask = unflatten_mapping(self.params, {k: requires_grad.get(k, True) for k in flat_params})
         self._train = jax.jit(self._train_step) if jit else self._train_step
         self._eval = jax.jit(self._eval_step) if jit else self._eval_step
 
     def _apply(self, params, state, x, training: bool, rngs):
         mutable = list(state) if training else False
-        out = self.module.apply({"params": params, **state}, x, **self.mode_kwargs(training), mutable=mutable,
-                                **({"rngs": rngs} if rngs else {}))
+        out = self.module.apply(
+            {"params": params, **state},
+            x,
+            **self.mode_kwargs(training),
+            mutable=mutable,
+            **({"rngs": rngs} if rngs else {}),
+        )
         return out if training else (out, state)
 
     def _train_step(self, params, state, x, target, rngs):
@@ -237,8 +268,9 @@ class _JaxSide:
                 loss = jnp.sum(output * _default_cotangent(tuple(output.shape), np.dtype(output.dtype)))
             return loss, (output, new_state)
 
-        (loss, (output, new_state)), grads = autograd.value_and_grad(loss_of, has_aux=True,
-                                                                      requires_grad=self.mask)(params)
+        (loss, (output, new_state)), grads = autograd.value_and_grad(loss_of, has_aux=True, requires_grad=self.mask)(
+            params
+        )
         return output, loss, new_state, grads
 
     def _eval_step(self, params, state, x, rngs):
@@ -260,8 +292,9 @@ class _JaxSide:
             values["output"] = to_numpy(self._eval(self.params, self.state, x, rngs))
             values.update(self.buffers())
             return values
-        output, loss, new_state, grads = self._train(self.params, self.state, x,
-                                                     None if target is None else convert.to_jax(target), rngs)
+        output, loss, new_state, grads = self._train(
+            self.params, self.state, x, None if target is None else convert.to_jax(target), rngs
+        )
         self.state = {**self.state, **new_state}
         values["output"] = to_numpy(output)
         values["loss"] = to_numpy(loss)
@@ -277,8 +310,10 @@ class _JaxSide:
 
         updates, self.opt_state = self.optimizer.update(grads, self.opt_state, self.params)
         flat_params, flat_updates = flatten_mapping(self.params), flatten_mapping(updates)
-        stepped = {k: p if flat_updates.get(k) is None else p + jax.numpy.asarray(flat_updates[k]).astype(p.dtype)
-                   for k, p in flat_params.items()}
+        stepped = {
+            k: p if flat_updates.get(k) is None else p + jax.numpy.asarray(flat_updates[k]).astype(p.dtype)
+            for k, p in flat_params.items()
+        }
         self.params = unflatten_mapping(self.params, stepped)
 
     def buffers(self) -> dict[str, OutputValue]:
@@ -378,8 +413,16 @@ def check_port(
     variables = {k: v for k, v in dict(variables).items() if k not in _SKIPPED_COLLECTIONS}
     state_dict = {name: to_numpy(value) for name, value in torch_module.state_dict().items()}
     loaded = convert.load_torch_state_dict(variables, state_dict, strict=True)
-    jax_side = _JaxSide(flax_module, dict(loaded), torch_side.requires_grad(), loss_fns[1] if loss_fns else None,
-                        optimizers[1] if optimizers else None, kwargs_for, rngs, jit)
+    jax_side = _JaxSide(
+        flax_module,
+        dict(loaded),
+        torch_side.requires_grad(),
+        loss_fns[1] if loss_fns else None,
+        optimizers[1] if optimizers else None,
+        kwargs_for,
+        rngs,
+        jit,
+    )
 
     quantities: list[PortQuantity] = []
     run = 0
@@ -392,12 +435,29 @@ def check_port(
         for name, value in expected.items():
             if name not in actual:
                 inf = float("inf")
-                quantities.append(PortQuantity(index + 1, mode, name, OutputComparison(
-                    name, value, None, overrides.get(name, default), inf, inf, False, "the port has no such quantity")))
+                quantities.append(
+                    PortQuantity(
+                        index + 1,
+                        mode,
+                        name,
+                        OutputComparison(
+                            name,
+                            value,
+                            None,
+                            overrides.get(name, default),
+                            inf,
+                            inf,
+                            False,
+                            "the port has no such quantity",
+                        ),
+                    )
+                )
                 continue
-            quantities.append(PortQuantity(index + 1, mode, name,
-                                           compare_output(name, value, actual[name], overrides.get(name, default))))
+            quantities.append(
+                PortQuantity(
+                    index + 1, mode, name, compare_output(name, value, actual[name], overrides.get(name, default))
+                )
+            )
         if stop_at_first and any(not q.ok for q in quantities):
             break
     return PortCheck(tuple(quantities), modes, run)
-

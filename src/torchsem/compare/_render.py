@@ -32,6 +32,7 @@ _VALUE_WIDTH = 40
 
 # ----------------------------------------------------------------------------------------- table
 
+
 def _number(x: float) -> str:
     if x == 0:
         return "0"
@@ -64,8 +65,17 @@ def _quantity_rows(entry: Entry, width: int) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [("quantity", "PyTorch", "torchsem", "max abs", "max rel", "tolerance", "")]
     for c in result.comparisons:
         abs_text, rel_text = _differences(c)
-        rows.append((c.name, format_cell(c.expected, width), format_cell(c.actual, width), abs_text, rel_text,
-                     _tolerance_text(c), "ok" if c.ok else "DIFFERS"))
+        rows.append(
+            (
+                c.name,
+                format_cell(c.expected, width),
+                format_cell(c.actual, width),
+                abs_text,
+                rel_text,
+                _tolerance_text(c),
+                "ok" if c.ok else "DIFFERS",
+            )
+        )
     for name in result.missing:
         rows.append((name, format_cell(result.torch_outputs[name], width), "(not returned)", "", "", "", "DIFFERS"))
     for name in result.unexpected:
@@ -94,9 +104,16 @@ def _plain_lines(entry: Entry, width: int, indent: str) -> list[str]:
     rows: list[tuple[str, ...]] = []
     for c in plain.comparisons:
         if not c.ok:
-            rows.append((c.name, format_cell(c.actual, width), f"PyTorch: {format_cell(c.expected, width)}",
-                         f"max abs {_number(c.max_abs)}, max rel {_number(c.max_rel)}" if np.isfinite(c.max_abs)
-                         else "differs"))
+            rows.append(
+                (
+                    c.name,
+                    format_cell(c.actual, width),
+                    f"PyTorch: {format_cell(c.expected, width)}",
+                    f"max abs {_number(c.max_abs)}, max rel {_number(c.max_rel)}"
+                    if np.isfinite(c.max_abs)
+                    else "differs",
+                )
+            )
     shown = {c.name for c in plain.comparisons}
     for name, value in plain.outputs.items():
         if name not in shown:
@@ -112,7 +129,9 @@ def _full_values(entry: Entry, width: int, indent: str) -> list[str]:
     lines: list[str] = []
     pad = indent + "    "
     for c in entry.result.comparisons:
-        cut = any(isinstance(v, np.ndarray) and format_cell(v, width) != format_value(v) for v in (c.expected, c.actual))
+        cut = any(
+            isinstance(v, np.ndarray) and format_cell(v, width) != format_value(v) for v in (c.expected, c.actual)
+        )
         if not cut:
             continue
         lines.append(f"{indent}  {c.name}")
@@ -139,8 +158,9 @@ def _entry_block(entry: Entry, width: int, full: bool) -> list[str]:
     if notes:
         lines.extend(f"{indent}tolerance of {note}" for note in notes)
     if scenario.notes:
-        lines.extend(textwrap.wrap("note: " + scenario.notes, width=110, initial_indent=indent,
-                                   subsequent_indent=indent + "  "))
+        lines.extend(
+            textwrap.wrap("note: " + scenario.notes, width=110, initial_indent=indent, subsequent_indent=indent + "  ")
+        )
     if full:
         lines.extend(_full_values(entry, width, indent))
     lines.extend(_plain_lines(entry, width, indent))
@@ -151,8 +171,16 @@ def _summary_rows(report: Report) -> list[str]:
     rows: list[tuple[str, ...]] = [("verdict", "entry", "quantities", "max abs", "max rel", "plain JAX")]
     for e in report.entries:
         plain = "-" if e.plain is None else ("differs (pitfall shown)" if e.plain.differs else "agrees")
-        rows.append((e.verdict, e.scenario.name, str(len(e.result.comparisons)), _number(e.result.max_abs),
-                     _number(e.result.max_rel), plain))
+        rows.append(
+            (
+                e.verdict,
+                e.scenario.name,
+                str(len(e.result.comparisons)),
+                _number(e.result.max_abs),
+                _number(e.result.max_rel),
+                plain,
+            )
+        )
     return _aligned(rows, "")
 
 
@@ -191,6 +219,7 @@ def render_table(report: Report, *, full: bool = False, details: bool = True) ->
 
 
 # -------------------------------------------------------------------------------------- markdown
+
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
@@ -236,11 +265,19 @@ def _markdown_entry(e: Entry) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     """The report as GitHub markdown: a summary table, then a table per entry."""
-    lines = ["# torchsem compare", "", f"{_md(report.headline())}. {footer(report)}.", "",
-             "| verdict | entry | section | mapping | max abs | max rel |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# torchsem compare",
+        "",
+        f"{_md(report.headline())}. {footer(report)}.",
+        "",
+        "| verdict | entry | section | mapping | max abs | max rel |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for e in report.entries:
-        lines.append(f"| {e.verdict} | `{e.scenario.name}` | {_md(e.scenario.section)} | {_md(e.scenario.mapping)} | "
-                     f"{_number(e.result.max_abs)} | {_number(e.result.max_rel)} |")
+        lines.append(
+            f"| {e.verdict} | `{e.scenario.name}` | {_md(e.scenario.section)} | {_md(e.scenario.mapping)} | "
+            f"{_number(e.result.max_abs)} | {_number(e.result.max_rel)} |"
+        )
     for e in report.entries:
         if _shown(e):
             lines += _markdown_entry(e)
@@ -248,6 +285,7 @@ def render_markdown(report: Report) -> str:
 
 
 # ------------------------------------------------------------------------------------------ json
+
 
 def _json_value(value: OutputValue) -> Any:
     if value is None or isinstance(value, str):
@@ -278,27 +316,53 @@ def _value_meta(value: OutputValue) -> dict[str, Any]:
 
 def _json_entry(e: Entry) -> dict[str, Any]:
     r = e.result
-    outputs = [{
-        "name": c.name, "pytorch": _json_value(c.expected), "torchsem": _json_value(c.actual),
-        **_value_meta(c.expected), "max_abs": _json_number(c.max_abs), "max_rel": _json_number(c.max_rel),
-        "rtol": c.tolerance.rtol, "atol": c.tolerance.atol, "tolerance_reason": c.tolerance.reason,
-        "ok": c.ok, "detail": c.detail,
-    } for c in r.comparisons]
+    outputs = [
+        {
+            "name": c.name,
+            "pytorch": _json_value(c.expected),
+            "torchsem": _json_value(c.actual),
+            **_value_meta(c.expected),
+            "max_abs": _json_number(c.max_abs),
+            "max_rel": _json_number(c.max_rel),
+            "rtol": c.tolerance.rtol,
+            "atol": c.tolerance.atol,
+            "tolerance_reason": c.tolerance.reason,
+            "ok": c.ok,
+            "detail": c.detail,
+        }
+        for c in r.comparisons
+    ]
     plain = None
     if e.plain is not None:
         plain = {
             "error": e.plain.error,
             "differs_from_pytorch": e.plain.differs,
-            "outputs": [{"name": c.name, "value": _json_value(c.actual), "agrees_with_pytorch": c.ok,
-                         "max_abs": _json_number(c.max_abs), "max_rel": _json_number(c.max_rel)}
-                        for c in e.plain.comparisons],
+            "outputs": [
+                {
+                    "name": c.name,
+                    "value": _json_value(c.actual),
+                    "agrees_with_pytorch": c.ok,
+                    "max_abs": _json_number(c.max_abs),
+                    "max_rel": _json_number(c.max_rel),
+                }
+                for c in e.plain.comparisons
+            ],
         }
     return {
-        "name": e.scenario.name, "section": e.scenario.section, "mapping": e.scenario.mapping,
-        "pitfall": e.scenario.pitfall, "verdict": e.verdict_key, "ok": e.ok,
-        "max_abs": _json_number(r.max_abs), "max_rel": _json_number(r.max_rel), "seconds": r.seconds,
-        "error": e.oracle_error or r.error, "missing": list(r.missing), "unexpected": list(r.unexpected),
-        "outputs": outputs, "plain_jax": plain,
+        "name": e.scenario.name,
+        "section": e.scenario.section,
+        "mapping": e.scenario.mapping,
+        "pitfall": e.scenario.pitfall,
+        "verdict": e.verdict_key,
+        "ok": e.ok,
+        "max_abs": _json_number(r.max_abs),
+        "max_rel": _json_number(r.max_rel),
+        "seconds": r.seconds,
+        "error": e.oracle_error or r.error,
+        "missing": list(r.missing),
+        "unexpected": list(r.unexpected),
+        "outputs": outputs,
+        "plain_jax": plain,
     }
 
 
@@ -308,10 +372,17 @@ def report_as_dict(report: Report) -> dict[str, Any]:
 
     return {
         "torchsem": __version__,
-        "oracle": {"mode": report.oracle_mode, "description": report.oracle_description,
-                   "recorded_torch_versions": list(report.recorded_torch_versions)},
-        "jax": jax_version_text(), "jit": report.jit, "seconds": report.seconds,
-        "ok": report.ok, "agree": report.agreeing, "total": len(report.entries),
+        "oracle": {
+            "mode": report.oracle_mode,
+            "description": report.oracle_description,
+            "recorded_torch_versions": list(report.recorded_torch_versions),
+        },
+        "jax": jax_version_text(),
+        "jit": report.jit,
+        "seconds": report.seconds,
+        "ok": report.ok,
+        "agree": report.agreeing,
+        "total": len(report.entries),
         "entries": [_json_entry(e) for e in report.entries],
     }
 
@@ -323,21 +394,36 @@ def render_json(report: Report) -> str:
 
 # ------------------------------------------------------------------------------------ entry list
 
+
 def render_list(scenarios: Sequence[Scenario], fmt: str) -> str:
     """``torchsem compare --list``: each entry's name, section and mapping, in ``fmt`` (table, markdown, json)."""
     if fmt == "json":
-        return json.dumps([{"name": s.name, "section": s.section, "mapping": s.mapping, "in_report": s.in_report,
-                            "pitfall": s.pitfall} for s in scenarios], indent=2)
+        return json.dumps(
+            [
+                {
+                    "name": s.name,
+                    "section": s.section,
+                    "mapping": s.mapping,
+                    "in_report": s.in_report,
+                    "pitfall": s.pitfall,
+                }
+                for s in scenarios
+            ],
+            indent=2,
+        )
     if fmt == "markdown":
         rows = ["| entry | section | mapping |", "| --- | --- | --- |"]
         rows += [f"| `{s.name}` | {_md(s.section)} | {_md(s.mapping)} |" for s in scenarios]
         return "\n".join(rows)
     if not scenarios:
         return "(no scenarios)"
-    return "\n".join(_aligned([("entry", "section", "mapping")] + [(s.name, s.section, s.mapping) for s in scenarios], ""))
+    return "\n".join(
+        _aligned([("entry", "section", "mapping")] + [(s.name, s.section, s.mapping) for s in scenarios], "")
+    )
 
 
 # -------------------------------------------------------------------------------------- progress
+
 
 class Timer(Protocol):
     """What :class:`Progress` needs of :class:`threading.Timer`."""
@@ -363,9 +449,14 @@ class Progress:
         cancelled (default :class:`threading.Timer`, which calls it from its own thread).
     """
 
-    def __init__(self, total: int, stream: TextIO | None = None, after_s: float = PROGRESS_AFTER_S,
-                 clock: Callable[[], float] = time.perf_counter,
-                 timer: Callable[[float, Callable[[], None]], Timer] = threading.Timer) -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        after_s: float = PROGRESS_AFTER_S,
+        clock: Callable[[], float] = time.perf_counter,
+        timer: Callable[[float, Callable[[], None]], Timer] = threading.Timer,
+    ) -> None:
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.after_s = after_s
@@ -425,6 +516,12 @@ class Progress:
 
 
 __all__ = [
-    "PROGRESS_AFTER_S", "Progress", "footer", "render_json", "render_list", "render_markdown",
-    "render_table", "report_as_dict",
+    "PROGRESS_AFTER_S",
+    "Progress",
+    "footer",
+    "render_json",
+    "render_list",
+    "render_markdown",
+    "render_table",
+    "report_as_dict",
 ]

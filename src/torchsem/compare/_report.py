@@ -109,8 +109,11 @@ class Report:
         oracle = self.oracle_description
         if self.oracle_mode == "live":
             recorded = ", ".join(self.recorded_torch_versions)
-            oracle += (f" (the recordings shipped for users without PyTorch come from PyTorch {recorded})" if recorded
-                       else " (no recordings shipped for these entries)")
+            oracle += (
+                f" (the recordings shipped for users without PyTorch come from PyTorch {recorded})"
+                if recorded
+                else " (no recordings shipped for these entries)"
+            )
         return f"oracle: {oracle}; JAX {jax_version}, {'jit' if self.jit else 'eager'}"
 
 
@@ -121,6 +124,7 @@ def jax_version_text() -> str:
 
 
 # ---------------------------------------------------------------------------------------- running
+
 
 def _plain_outputs(scenario: Scenario) -> tuple[Outputs, str | None]:
     try:
@@ -138,13 +142,15 @@ def _run_plain(scenario: Scenario, expected: Outputs, ready: Future | None = Non
         return PlainJax({}, (), error)
     comparisons = tuple(
         compare_output(name, expected[name], outputs[name], scenario.tolerance_for(name))
-        for name in outputs if name in expected
+        for name in outputs
+        if name in expected
     )
     return PlainJax(outputs, comparisons, None)
 
 
-def run_entry(scenario: Scenario, oracle, *, jit: bool = False, plain: bool = True,
-              plain_ready: Future | None = None) -> Entry:
+def run_entry(
+    scenario: Scenario, oracle, *, jit: bool = False, plain: bool = True, plain_ready: Future | None = None
+) -> Entry:
     """Judge one scenario with :func:`~torchsem.compare.run_scenario`, then set its plain JAX program's
     outputs against PyTorch's.
 
@@ -160,8 +166,9 @@ def run_entry(scenario: Scenario, oracle, *, jit: bool = False, plain: bool = Tr
         result = run_scenario(scenario, oracle, jit=jit)
     except Exception as err:  # only the oracle raises out of run_scenario: no verdict is possible
         message = str(err) if isinstance(err, RecordingMissing) else last_line(traceback.format_exc())
-        result = judge(scenario, {}, {}, oracle=oracle.mode, jit=jit, error=message,
-                       seconds=time.perf_counter() - start)
+        result = judge(
+            scenario, {}, {}, oracle=oracle.mode, jit=jit, error=message, seconds=time.perf_counter() - start
+        )
         return Entry(result, None, f"PyTorch's outputs are unavailable: {message}")
     return Entry(result, _run_plain(scenario, result.torch_outputs, plain_ready) if plain else None)
 
@@ -208,8 +215,14 @@ def _describe(oracle, versions: tuple[str, ...], missing: tuple[str, ...], scena
     return text + (f"; no recording for {', '.join(missing)}" if missing else "")
 
 
-def run_catalogue(scenarios: Sequence[Scenario], oracle, *, jit: bool = False, plain: bool = True,
-                  progress: Callable[[Entry], None] | None = None) -> Report:
+def run_catalogue(
+    scenarios: Sequence[Scenario],
+    oracle,
+    *,
+    jit: bool = False,
+    plain: bool = True,
+    progress: Callable[[Entry], None] | None = None,
+) -> Report:
     """Run every scenario against the oracle; ``progress`` is called after each entry.
 
     With a live oracle the PyTorch programs run in a background thread (:class:`PrefetchingOracle`),
@@ -221,8 +234,11 @@ def run_catalogue(scenarios: Sequence[Scenario], oracle, *, jit: bool = False, p
     source = PrefetchingOracle(oracle, scenarios) if oracle.mode == "live" else oracle
     # The plain JAX programs are never judged against torchsem's, so they can compile in parallel.
     plain_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchsem-plain-jax") if plain else None
-    plain_futures = {s.name: plain_runner.submit(_plain_outputs, s)
-                     for s in scenarios if plain_runner is not None and s.plain_jax_program is not None}
+    plain_futures = {
+        s.name: plain_runner.submit(_plain_outputs, s)
+        for s in scenarios
+        if plain_runner is not None and s.plain_jax_program is not None
+    }
     begin, close = getattr(progress, "begin", None), getattr(progress, "close", None)
     entries = []
     try:
@@ -253,6 +269,14 @@ def run_catalogue(scenarios: Sequence[Scenario], oracle, *, jit: bool = False, p
 
 
 __all__ = [
-    "EXIT_AGREE", "EXIT_DISAGREE", "EXIT_USAGE", "Entry", "PlainJax", "PrefetchingOracle", "Report",
-    "jax_version_text", "run_catalogue", "run_entry",
+    "EXIT_AGREE",
+    "EXIT_DISAGREE",
+    "EXIT_USAGE",
+    "Entry",
+    "PlainJax",
+    "PrefetchingOracle",
+    "Report",
+    "jax_version_text",
+    "run_catalogue",
+    "run_entry",
 ]

@@ -8,7 +8,7 @@ import traceback
 
 import numpy as np
 
-from ._outputs import OutputValue, Outputs
+from ._outputs import Outputs, OutputValue
 from ._scenario import Scenario, Tolerance
 
 
@@ -67,8 +67,16 @@ def compare_output(name: str, expected: OutputValue, actual: OutputValue, tolera
     inf = float("inf")
     kind_e, kind_a = _kind(expected), _kind(actual)
     if kind_e != kind_a:
-        return OutputComparison(name, expected, actual, tolerance, inf, inf, False,
-                                f"expected {_describe(expected)}, got {_describe(actual)}")
+        return OutputComparison(
+            name,
+            expected,
+            actual,
+            tolerance,
+            inf,
+            inf,
+            False,
+            f"expected {_describe(expected)}, got {_describe(actual)}",
+        )
     if expected is None:
         return OutputComparison(name, expected, actual, tolerance, 0.0, 0.0, True, "both None")
     if isinstance(expected, str):
@@ -81,13 +89,29 @@ def compare_output(name: str, expected: OutputValue, actual: OutputValue, tolera
         return OutputComparison(name, expected, actual, tolerance, 0.0 if ok else inf, 0.0 if ok else inf, ok, detail)
     assert isinstance(actual, np.ndarray)
     if expected.shape != actual.shape:
-        return OutputComparison(name, expected, actual, tolerance, inf, inf, False,
-                                f"shape {list(expected.shape)} expected, got {list(actual.shape)}")
+        return OutputComparison(
+            name,
+            expected,
+            actual,
+            tolerance,
+            inf,
+            inf,
+            False,
+            f"shape {list(expected.shape)} expected, got {list(actual.shape)}",
+        )
     if kind_e in ("bool", "int"):
         mismatches = int(np.count_nonzero(expected != actual))
         diff = float(np.max(np.abs(expected.astype(np.float64) - actual.astype(np.float64)), initial=0.0))
-        return OutputComparison(name, expected, actual, tolerance, diff, diff if mismatches else 0.0, mismatches == 0,
-                                "exact" if mismatches == 0 else f"{mismatches} of {expected.size} elements differ")
+        return OutputComparison(
+            name,
+            expected,
+            actual,
+            tolerance,
+            diff,
+            diff if mismatches else 0.0,
+            mismatches == 0,
+            "exact" if mismatches == 0 else f"{mismatches} of {expected.size} elements differ",
+        )
     e = expected.astype(np.float64)
     a = actual.astype(np.float64)
     finite_e, finite_a = np.isfinite(e), np.isfinite(a)
@@ -153,8 +177,10 @@ class ScenarioResult:
             lines.append(f"outputs JAX has and PyTorch does not: {', '.join(self.unexpected)}")
         for c in self.comparisons:
             if not c.ok:
-                lines.append(f"{c.name}: {c.detail} (max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g})\n"
-                             f"  PyTorch: {_preview(c.expected)}\n  JAX:     {_preview(c.actual)}")
+                lines.append(
+                    f"{c.name}: {c.detail} (max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g})\n"
+                    f"  PyTorch: {_preview(c.expected)}\n  JAX:     {_preview(c.actual)}"
+                )
         if lines:
             lines.insert(0, f"{self.scenario.name} ({self.oracle} oracle, {'jit' if self.jit else 'eager'}) disagrees:")
         return "\n".join(lines)
@@ -166,8 +192,17 @@ def _preview(value: OutputValue) -> str:
     return np.array2string(value, precision=6, threshold=24, max_line_width=120).replace("\n", "\n           ")
 
 
-def judge(scenario: Scenario, expected: Outputs, actual: Outputs, *, oracle: str, jit: bool,
-          error: str | None = None, seconds: float = 0.0, tolerance: Tolerance | None = None) -> ScenarioResult:
+def judge(
+    scenario: Scenario,
+    expected: Outputs,
+    actual: Outputs,
+    *,
+    oracle: str,
+    jit: bool,
+    error: str | None = None,
+    seconds: float = 0.0,
+    tolerance: Tolerance | None = None,
+) -> ScenarioResult:
     """Compare two sets of outputs name by name.
 
     Args:
@@ -175,7 +210,9 @@ def judge(scenario: Scenario, expected: Outputs, actual: Outputs, *, oracle: str
         recordings against live PyTorch, which must agree far more tightly than JAX does).
     """
     comparisons = tuple(
-        compare_output(n, expected[n], actual[n], tolerance or scenario.tolerance_for(n)) for n in expected if n in actual
+        compare_output(n, expected[n], actual[n], tolerance or scenario.tolerance_for(n))
+        for n in expected
+        if n in actual
     )
     missing = tuple(n for n in expected if n not in actual) if error is None else ()
     unexpected = tuple(n for n in actual if n not in expected)
@@ -199,5 +236,6 @@ def run_scenario(scenario: Scenario, oracle, *, jit: bool = False) -> ScenarioRe
         error = None
     except Exception:  # the report shows a crashing JAX program as a disagreement
         actual, error = {}, traceback.format_exc(limit=6)
-    return judge(scenario, expected, actual, oracle=oracle.mode, jit=jit, error=error,
-                 seconds=time.perf_counter() - start)
+    return judge(
+        scenario, expected, actual, oracle=oracle.mode, jit=jit, error=error, seconds=time.perf_counter() - start
+    )

@@ -91,7 +91,7 @@ def _unpack(data: Any, meta: dict) -> dict[str, Outputs]:
                 if dtype not in blobs:
                     blobs[dtype] = data[f"blob{meta['blobs'].index(dtype)}"]
                 count = int(np.prod(entry["shape"], dtype=np.int64))
-                flat = blobs[dtype][entry["offset"]: entry["offset"] + count]
+                flat = blobs[dtype][entry["offset"] : entry["offset"] + count]
                 outputs[output_name] = np.array(flat.reshape(entry["shape"]), copy=True)
         scenarios[scenario_name] = outputs
     return scenarios
@@ -138,7 +138,9 @@ class RecordedStore:
         family = scenario_name.split("/", 1)[0]
         _, scenarios = self._load(family)
         if scenario_name not in scenarios:
-            raise RecordingMissing(f"the recording of family {family!r} has no scenario {scenario_name!r}; run `torchsem record`")
+            raise RecordingMissing(
+                f"the recording of family {family!r} has no scenario {scenario_name!r}; run `torchsem record`"
+            )
         return scenarios[scenario_name]
 
     def torch_version(self, family: str) -> str:

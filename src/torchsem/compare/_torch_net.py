@@ -27,7 +27,7 @@ def torch_net_class(*, detach: bool = False, seen: dict[str, Any] | None = None)
 
     record = seen if seen is not None else {}
 
-    class net(nn.Module):  # noqa: N801  (the document's name)
+    class net(nn.Module):
         def __init__(self, num_class: int = 10) -> None:
             super().__init__()
             self.pool1 = nn.AvgPool1d(2)
@@ -61,8 +61,13 @@ def torch_net(state: Mapping[str, Any] | None = None, *, detach: bool = False, s
     return model
 
 
-def torch_document_start(draws: Sequence[Sequence[int]] = (DOCUMENT_X_SHAPE,), *, seed: int = DOCUMENT_SEED,
-                         detach: bool = False, seen: dict[str, Any] | None = None):
+def torch_document_start(
+    draws: Sequence[Sequence[int]] = (DOCUMENT_X_SHAPE,),
+    *,
+    seed: int = DOCUMENT_SEED,
+    detach: bool = False,
+    seen: dict[str, Any] | None = None,
+):
     """``seed_torch(seed); model = net()`` and then one ``torch.randn(shape)`` per shape in ``draws``.
 
     Of ``seed_torch``'s calls only ``torch.manual_seed`` reaches PyTorch's CPU generator (the

@@ -74,8 +74,9 @@ def _manual_axes(value: Array) -> frozenset:
     return frozenset(getattr(aval, "vma", ()))
 
 
-def _sum_over_extra_axes(grads: tuple[Array, ...], x: Array, param: Array,
-                         already_summed: tuple[AxisName, ...]) -> tuple[Array, ...]:
+def _sum_over_extra_axes(
+    grads: tuple[Array, ...], x: Array, param: Array, already_summed: tuple[AxisName, ...]
+) -> tuple[Array, ...]:
     """Make parameter cotangents as invariant as the parameter (shard_map with checked vma).
 
     Inside ``shard_map`` a replicated parameter used with a per-device input needs the sum of
@@ -211,7 +212,7 @@ def _global_moments(x: Array, mask: Array | None, layout: _Layout) -> tuple[Arra
         gathered = jax.lax.all_gather(local, layout.axis_names, to="invarying")
     else:
         gathered = jax.lax.all_gather(local, layout.axis_names, axis_index_groups=layout.axis_index_groups)
-    gathered = gathered.reshape((-1,) + local.shape)
+    gathered = gathered.reshape((-1, *local.shape))
     counts, means, residuals, var_sums = gathered[:, 0], gathered[:, 1], gathered[:, 2], gathered[:, 3]
     total = jnp.sum(counts, axis=0)
     safe_total = jnp.maximum(total, 1)
@@ -229,8 +230,9 @@ def _global_moments(x: Array, mask: Array | None, layout: _Layout) -> tuple[Arra
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _batch_norm_train(x: Array, weight: Array, bias: Array, mask: Array | None,
-                      layout: _Layout) -> tuple[Array, Array, Array, Array]:
+def _batch_norm_train(
+    x: Array, weight: Array, bias: Array, mask: Array | None, layout: _Layout
+) -> tuple[Array, Array, Array, Array]:
     """Normalise with the batch statistics; also return ``(mean, var_sum, count)`` for the running update."""
     outputs, _ = _batch_norm_train_fwd(x, weight, bias, mask, layout)
     return outputs
@@ -244,7 +246,7 @@ def _batch_norm_train_fwd(x, weight, bias, mask, layout):
     cdt = alpha.dtype
     y = x.astype(cdt) * _per_channel(alpha, layout) + _per_channel(beta, layout)
     stats = tuple(jax.lax.stop_gradient(s) for s in (mean, var_sum, count))
-    return (y.astype(x.dtype),) + stats, (x, weight, mask, mean, invstd, count)
+    return (y.astype(x.dtype), *stats), (x, weight, mask, mean, invstd, count)
 
 
 def _batch_norm_train_bwd(layout, residuals, cotangents):
@@ -273,7 +275,7 @@ def _batch_norm_train_bwd(layout, residuals, cotangents):
         else:
             # shard_map implements grouped all_gather but not grouped psum
             gathered = jax.lax.all_gather(both, layout.axis_names, axis_index_groups=layout.axis_index_groups)
-            grad_sum, grad_dot = jnp.sum(gathered.reshape((-1,) + both.shape), axis=0)
+            grad_sum, grad_dot = jnp.sum(gathered.reshape((-1, *both.shape)), axis=0)
     k = grad_dot * invstd * invstd / count
     grad_mean = grad_sum / count
     # PyTorch: dx = (dy - grad_mean - (x - mean) * k) * invstd * w
@@ -284,14 +286,18 @@ def _batch_norm_train_bwd(layout, residuals, cotangents):
     grad_x = (adjusted * _per_channel(invstd, layout) * _per_channel(weight, layout)).astype(x.dtype)
 
     summed_axes: tuple[AxisName, ...] = ()
-    if layout.axis_names and layout.axis_index_groups is None and set(layout.axis_names) <= (
-            _manual_axes(x) - _manual_axes(weight)):
+    if (
+        layout.axis_names
+        and layout.axis_index_groups is None
+        and set(layout.axis_names) <= (_manual_axes(x) - _manual_axes(weight))
+    ):
         # A replicated parameter's cotangent is the sum over devices, which the psum above formed.
         weight_dot, weight_sum, summed_axes = grad_dot, grad_sum, layout.axis_names
     else:
         weight_dot, weight_sum = local_dot, local_sum
     grad_weight, grad_bias = _sum_over_extra_axes(
-        ((weight_dot * invstd).astype(weight.dtype), weight_sum.astype(weight.dtype)), x, weight, summed_axes)
+        ((weight_dot * invstd).astype(weight.dtype), weight_sum.astype(weight.dtype)), x, weight, summed_axes
+    )
     return grad_x, grad_weight, grad_bias, None
 
 
@@ -304,8 +310,9 @@ _batch_norm_train.defvjp(_batch_norm_train_fwd, _batch_norm_train_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _batch_norm_eval(x: Array, weight: Array, bias: Array, running_mean: Array, running_var: Array,
-                     layout: _Layout) -> Array:
+def _batch_norm_eval(
+    x: Array, weight: Array, bias: Array, running_mean: Array, running_var: Array, layout: _Layout
+) -> Array:
     """Normalise with the running statistics (PyTorch's eval mode)."""
     return _batch_norm_eval_fwd(x, weight, bias, running_mean, running_var, layout)[0]
 
@@ -327,7 +334,8 @@ def _batch_norm_eval_bwd(layout, residuals, grad_out):
     grad_sum = jnp.sum(dy, layout.reduce_axes)
     grad_dot = jnp.sum((x.astype(cdt) - _per_channel(running_mean, layout)) * dy, layout.reduce_axes)
     grad_weight, grad_bias = _sum_over_extra_axes(
-        ((grad_dot * invstd).astype(weight.dtype), grad_sum.astype(weight.dtype)), x, weight, ())
+        ((grad_dot * invstd).astype(weight.dtype), grad_sum.astype(weight.dtype)), x, weight, ()
+    )
     return grad_x, grad_weight, grad_bias, None, None
 
 
@@ -460,23 +468,25 @@ class BatchNorm(nn.Module):
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        if self.num_features is not None and (isinstance(self.num_features, bool)
-                                              or not isinstance(self.num_features, numbers.Integral)
-                                              or self.num_features < 1):
+        if self.num_features is not None and (
+            isinstance(self.num_features, bool)
+            or not isinstance(self.num_features, numbers.Integral)
+            or self.num_features < 1
+        ):
             raise ValueError(f"{name}: num_features must be a positive int or None, got {self.num_features!r}")
         if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real):
             raise TypeError(f"{name}: eps must be a float, got {self.eps!r}")
         if not self.eps >= 0:
             raise ValueError(f"batch_norm eps must be non-negative, but got {self.eps}")
-        if self.momentum is not None and (isinstance(self.momentum, bool)
-                                          or not isinstance(self.momentum, numbers.Real)):
+        if self.momentum is not None and (
+            isinstance(self.momentum, bool) or not isinstance(self.momentum, numbers.Real)
+        ):
             raise TypeError(f"{name}: momentum must be a float or None, got {self.momentum!r}")
         for flag in ("affine", "track_running_stats", "bias"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{name}: {flag} must be a bool, got {getattr(self, flag)!r}")
         if self.use_running_average is not None and not isinstance(self.use_running_average, bool):
-            raise TypeError(f"{name}: use_running_average must be a bool or None, "
-                            f"got {self.use_running_average!r}")
+            raise TypeError(f"{name}: use_running_average must be a bool or None, got {self.use_running_average!r}")
         if isinstance(self.axis, bool) or not isinstance(self.axis, numbers.Integral):
             raise TypeError(f"{name}: axis must be an int, got {self.axis!r}")
         if self.axis_index_groups is not None and self.axis_name is None:
@@ -496,8 +506,10 @@ class BatchNorm(nn.Module):
             raise ValueError(f"{type(self).__name__}: axis={axis} is out of range for a {ndim}D input")
         axis %= ndim
         if axis == 0:
-            raise ValueError(f"{type(self).__name__}: axis={self.axis} is the batch axis; the channel axis "
-                             "must be another one (PyTorch's is 1)")
+            raise ValueError(
+                f"{type(self).__name__}: axis={self.axis} is the batch axis; the channel axis "
+                "must be another one (PyTorch's is 1)"
+            )
         return axis
 
     def _check_channels(self, channels: int) -> None:
@@ -514,12 +526,13 @@ class BatchNorm(nn.Module):
                 raise InputError(f"running_mean should contain {channels} elements not {expected}")
             if self.affine:
                 raise InputError(f"weight should contain {channels} elements not {expected}")
-            raise InputError(f"{type(self).__name__}: num_features={expected} but the input has {channels} "
-                             f"channels along axis {self.axis}")
+            raise InputError(
+                f"{type(self).__name__}: num_features={expected} but the input has {channels} "
+                f"channels along axis {self.axis}"
+            )
 
     @nn.compact
-    def __call__(self, input: Array, use_running_average: bool | None = None, *,
-                 mask: Array | None = None) -> Array:
+    def __call__(self, input: Array, use_running_average: bool | None = None, *, mask: Array | None = None) -> Array:
         """Normalise ``input``.
 
         Args:
@@ -549,8 +562,13 @@ class BatchNorm(nn.Module):
         channel_axis = self._channel_axis(x.ndim)
         channels = int(x.shape[channel_axis])
 
-        training = not merge_mode(type(self).__name__, "use_running_average", self.use_running_average,
-                                  use_running_average, "False: PyTorch's train(), True: eval()")
+        training = not merge_mode(
+            type(self).__name__,
+            "use_running_average",
+            self.use_running_average,
+            use_running_average,
+            "False: PyTorch's train(), True: eval()",
+        )
         # A layer without its own axis takes the one of an active torchsem.nn.sync_batchnorm(...),
         # read here, at trace time.
         axis_name = self.axis_name if self.axis_name is not None else sync_batchnorm_axis_name()
@@ -568,10 +586,14 @@ class BatchNorm(nn.Module):
         if batch_statistics:
             # PyTorch refuses exactly one value per channel (N * prod(spatial) == 1); an empty batch has none.
             values_per_channel = math.prod(int(d) for i, d in enumerate(x.shape) if i != channel_axis)
-            if mask is None and values_per_channel == 1 and (
-                    not axis_names or (_axis_size(axis_names, groups) or 2) <= 1):
-                raise ValueError("Expected more than 1 value per channel when training, "
-                                 f"got input size {_torch_size(x.shape)}")
+            if (
+                mask is None
+                and values_per_channel == 1
+                and (not axis_names or (_axis_size(axis_names, groups) or 2) <= 1)
+            ):
+                raise ValueError(
+                    f"Expected more than 1 value per channel when training, got input size {_torch_size(x.shape)}"
+                )
             if self.eps <= 0:
                 raise ValueError(f"batch_norm eps must be positive during training, but got {self.eps}")
         self._check_channels(channels)
@@ -581,8 +603,9 @@ class BatchNorm(nn.Module):
             if mask.dtype != jnp.bool_:
                 raise TypeError(f"{type(self).__name__}: mask must be a bool array, got dtype {mask.dtype}")
             if mask.shape != (x.shape[0],):
-                raise ValueError(f"{type(self).__name__}: mask must have shape (N,) = ({x.shape[0]},), "
-                                 f"got {tuple(mask.shape)}")
+                raise ValueError(
+                    f"{type(self).__name__}: mask must have shape (N,) = ({x.shape[0]},), got {tuple(mask.shape)}"
+                )
 
         cdt = _compute_dtype(x.dtype)
         feature_shape = (channels,)
@@ -637,8 +660,9 @@ class BatchNorm(nn.Module):
         if not batch_statistics:
             assert running is not None  # not batch_statistics means track_running_stats: made above
             running_mean, running_var, _ = running
-            y = _batch_norm_eval_compiled(x, weight, bias, jnp.asarray(running_mean.value, cdt),
-                                          jnp.asarray(running_var.value, cdt), layout)
+            y = _batch_norm_eval_compiled(
+                x, weight, bias, jnp.asarray(running_mean.value, cdt), jnp.asarray(running_var.value, cdt), layout
+            )
             return y.astype(self.dtype) if self.dtype is not None else y
 
         # Batch statistics: training, or eval without running statistics (PyTorch does the same).
@@ -664,7 +688,8 @@ class BatchNorm(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} in training mode (use_running_average=False) updates its running "
                 "statistics: call apply(..., mutable=['batch_stats']) (or pass use_running_average=True "
-                "for eval mode)")
+                "for eval mode)"
+            )
 
     def _check_bound(self, axis_names: tuple[AxisName, ...]) -> None:
         """Raise, naming them, where the axes the statistics would be gathered over are not bound."""
@@ -676,7 +701,8 @@ class BatchNorm(nn.Module):
                 "synchronised over it: apply the layer inside jax.shard_map(..., mesh=mesh) over a mesh with "
                 f"that axis (or jax.pmap(..., axis_name={unbound[0]!r})), or use axis_name=None for statistics "
                 "of the batch the layer sees. init may run outside (it skips the collective, as "
-                "flax.linen.BatchNorm); eval with running statistics needs no axis.")
+                "flax.linen.BatchNorm); eval with running statistics needs no axis."
+            )
 
 
 class BatchNorm1d(BatchNorm):
@@ -713,8 +739,9 @@ class SyncBatchNorm(BatchNorm):
 
     def __post_init__(self) -> None:
         if self.axis_name is None:
-            raise ValueError("SyncBatchNorm: axis_name is required (the mapped data-parallel axis, "
-                             "PyTorch's process_group)")
+            raise ValueError(
+                "SyncBatchNorm: axis_name is required (the mapped data-parallel axis, PyTorch's process_group)"
+            )
         super().__post_init__()
 
 

@@ -76,8 +76,9 @@ class Dropout(nn.Module):
         input = jnp.asarray(input)
         if not jnp.issubdtype(input.dtype, jnp.inexact):
             raise TypeError(f"Dropout: input must be floating point, got {input.dtype}")
-        eval_mode = merge_mode("Dropout", "deterministic", self.deterministic, deterministic,
-                               "True: PyTorch's eval(), False: train()")
+        eval_mode = merge_mode(
+            "Dropout", "deterministic", self.deterministic, deterministic, "True: PyTorch's eval(), False: train()"
+        )
         if eval_mode or self.p == 0 or input.size == 0:
             return input
         if self.p == 1:

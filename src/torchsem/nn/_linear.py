@@ -10,8 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from . import init as _init
 from ..random import linear_torch_init, register_torch_init
+from . import init as _init
 from ._errors import InputError
 
 
@@ -83,8 +83,10 @@ class Linear(nn.Module):
         weight_init = self.weight_init if self.weight_init is not None else _default_weight_init()
         weight = self.param("weight", weight_init, (self.out_features, self.in_features), self.param_dtype)
         if input.ndim == 0:
-            raise InputError("Linear: input must have at least one axis (the features), got a 0-d array; "
-                             "PyTorch: both arguments to linear need to be at least 1D, but they are 0D and 2D")
+            raise InputError(
+                "Linear: input must have at least one axis (the features), got a 0-d array; "
+                "PyTorch: both arguments to linear need to be at least 1D, but they are 0D and 2D"
+            )
         features = input.shape[-1]
         if features != self.in_features:
             rows = math.prod(input.shape[:-1])
@@ -96,8 +98,10 @@ class Linear(nn.Module):
         if not jnp.issubdtype(input.dtype, jnp.floating):
             raise TypeError(f"Linear: input must be floating point, got {input.dtype}")
         if input.dtype != weight.dtype:
-            raise TypeError(f"Linear: input dtype {input.dtype} differs from the parameters' dtype {weight.dtype} "
-                            "(PyTorch: mat1 and mat2 must have the same dtype); cast the input or set param_dtype")
+            raise TypeError(
+                f"Linear: input dtype {input.dtype} differs from the parameters' dtype {weight.dtype} "
+                "(PyTorch: mat1 and mat2 must have the same dtype); cast the input or set param_dtype"
+            )
         output = jnp.matmul(input, weight.T, precision=self.precision)
         if self.bias:
             bias_init = self.bias_init if self.bias_init is not None else _default_bias_init(self.in_features)

@@ -38,11 +38,15 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-__all__ = ["SyncBatchNormWrapper", "convert_sync_batchnorm", "is_axis_bound", "sync_batchnorm",
-           "sync_batchnorm_axis_name"]
+__all__ = [
+    "SyncBatchNormWrapper",
+    "convert_sync_batchnorm",
+    "is_axis_bound",
+    "sync_batchnorm",
+    "sync_batchnorm_axis_name",
+]
 
-_SYNC_AXIS_NAME: contextvars.ContextVar[Any] = contextvars.ContextVar("torchsem_sync_batchnorm_axis_name",
-                                                                      default=None)
+_SYNC_AXIS_NAME: contextvars.ContextVar[Any] = contextvars.ContextVar("torchsem_sync_batchnorm_axis_name", default=None)
 
 
 def _check_axis_name(axis_name: Any, *, allow_none: bool, caller: str) -> Any:
@@ -50,15 +54,17 @@ def _check_axis_name(axis_name: Any, *, allow_none: bool, caller: str) -> Any:
     if axis_name is None:
         if allow_none:
             return None
-        raise ValueError(f"{caller}: axis_name is required (the mapped data-parallel axis, PyTorch's "
-                         "process_group), got None")
+        raise ValueError(
+            f"{caller}: axis_name is required (the mapped data-parallel axis, PyTorch's process_group), got None"
+        )
     names = tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
     if not names:
         raise ValueError(f"{caller}: axis_name must name at least one mapped axis, got {axis_name!r}")
     for name in names:
         if name is None or not isinstance(name, Hashable) or isinstance(name, (tuple, list)):
-            raise TypeError(f"{caller}: axis_name must be a mapped axis name (e.g. 'data') or a tuple of them, "
-                            f"got {axis_name!r}")
+            raise TypeError(
+                f"{caller}: axis_name must be a mapped axis name (e.g. 'data') or a tuple of them, got {axis_name!r}"
+            )
     return tuple(axis_name) if isinstance(axis_name, list) else axis_name
 
 
@@ -141,8 +147,9 @@ class SyncBatchNormWrapper(nn.Module):
 
     def __post_init__(self) -> None:
         if not isinstance(self.module, nn.Module):
-            raise TypeError(f"SyncBatchNormWrapper: module must be a flax.linen.Module, got "
-                            f"{type(self.module).__name__}")
+            raise TypeError(
+                f"SyncBatchNormWrapper: module must be a flax.linen.Module, got {type(self.module).__name__}"
+            )
         _check_axis_name(self.axis_name, allow_none=False, caller="SyncBatchNormWrapper")
         super().__post_init__()
 

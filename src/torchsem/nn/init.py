@@ -322,4 +322,3 @@ def kaiming_normal(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "le
         return normal(0.0, gain / math.sqrt(fan))(key, shape, dtype)
 
     return init
-

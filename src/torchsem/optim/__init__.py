@@ -33,6 +33,17 @@ from ._state_dict import load_state_dict as load_state_dict
 from ._state_dict import state_dict as state_dict
 
 __all__ = [
-    "AdamState", "LearningRate", "SGDState", "Schedule", "TorchOptimizer", "adam", "adamw", "freeze",
-    "load_state_dict", "parameter_names", "sgd", "state_dict", "step",
+    "AdamState",
+    "LearningRate",
+    "SGDState",
+    "Schedule",
+    "TorchOptimizer",
+    "adam",
+    "adamw",
+    "freeze",
+    "load_state_dict",
+    "parameter_names",
+    "sgd",
+    "state_dict",
+    "step",
 ]

@@ -8,8 +8,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._common import (LearningRate, TorchOptimizer, build_optimizer, check_learning_rate, check_number,
-                      initial_count, learning_rate_at, next_count, rounded, scalar)
+from ._common import (
+    LearningRate,
+    TorchOptimizer,
+    build_optimizer,
+    check_learning_rate,
+    check_number,
+    initial_count,
+    learning_rate_at,
+    next_count,
+    rounded,
+    scalar,
+)
 from ._schedule import BiasCorrections
 from ._skip_none import gradient_leaves, map_present
 
@@ -47,21 +57,28 @@ def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> t
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
     beta1, beta2 = (check_number(f"betas[{i}]", b) for i, b in enumerate(betas))
     check_number("weight_decay", weight_decay)
-    if not 0.0 <= eps:
+    if not eps >= 0.0:
         raise ValueError(f"Invalid epsilon value: {eps}")
     if not 0.0 <= beta1 < 1.0:
         raise ValueError(f"Invalid beta parameter at index 0: {beta1}")
     if not 0.0 <= beta2 < 1.0:
         raise ValueError(f"Invalid beta parameter at index 1: {beta2}")
-    if not 0.0 <= weight_decay:
+    if not weight_decay >= 0.0:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
     if not (isinstance(beta1, float) and isinstance(beta2, float)):
         raise ValueError("betas must be either both floats or both Tensors")
     return beta1, beta2
 
 
-def _adam(lr: LearningRate, betas: tuple[float, float], eps: float, weight_decay: float, amsgrad: bool,
-          maximize: bool, decoupled: bool) -> TorchOptimizer:
+def _adam(
+    lr: LearningRate,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+) -> TorchOptimizer:
     beta1, beta2 = _check_adam_arguments(lr, betas, eps, weight_decay)
     corrections = BiasCorrections(None if callable(lr) else float(lr), beta1, beta2)
     # exp_avg.lerp_(grad, 1 - beta1): PyTorch's lerp takes w = float32(1 - beta1) and computes
@@ -115,8 +132,9 @@ def _adam(lr: LearningRate, betas: tuple[float, float], eps: float, weight_decay
         trees = (state.step, state.exp_avg, state.exp_avg_sq) + ((state.max_exp_avg_sq,) if amsgrad else ())
         new_params, new_trees = map_present(one, grads, params, trees)
         steps, exp_avg, exp_avg_sq, *maybe_max = new_trees
-        return new_params, AdamState(steps, exp_avg, exp_avg_sq, maybe_max[0] if amsgrad else None,
-                                       next_count(state.count))
+        return new_params, AdamState(
+            steps, exp_avg, exp_avg_sq, maybe_max[0] if amsgrad else None, next_count(state.count)
+        )
 
     return build_optimizer(init, step, gradient_leaves)
 
@@ -203,7 +221,10 @@ def adamw(
     return _adam(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled=True)
 
 
-adam.__doc__ = (adam.__doc__ or "").replace("{math}", _MATH.format(
-    decay="g = g + weight_decay * p                 if weight_decay != 0   (L2, one FMA)").strip("\n"))
-adamw.__doc__ = (adamw.__doc__ or "").replace("{math}", _MATH.format(
-    decay="p = p * (1 - lr * weight_decay)          (decoupled, before the moments)").strip("\n"))
+adam.__doc__ = (adam.__doc__ or "").replace(
+    "{math}",
+    _MATH.format(decay="g = g + weight_decay * p                 if weight_decay != 0   (L2, one FMA)").strip("\n"),
+)
+adamw.__doc__ = (adamw.__doc__ or "").replace(
+    "{math}", _MATH.format(decay="p = p * (1 - lr * weight_decay)          (decoupled, before the moments)").strip("\n")
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from typing import Any, Union, cast
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +14,7 @@ import optax
 Schedule = Callable[[jax.Array], Any]
 """An optax schedule: ``count -> learning rate`` (a scalar)."""
 
-LearningRate = Union[float, Schedule]
+LearningRate = float | Schedule
 
 
 def check_number(name: str, value: Any) -> float:
@@ -35,10 +35,12 @@ def check_learning_rate(lr: Any, *, nan_is_valid: bool) -> None:
     if callable(lr):
         return
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a float or an optax schedule (a callable count -> learning rate), "
-                        f"got {type(lr).__name__}: {lr!r}")
+        raise TypeError(
+            f"lr must be a float or an optax schedule (a callable count -> learning rate), "
+            f"got {type(lr).__name__}: {lr!r}"
+        )
     # cast: typeshed's numbers.Real has no __ge__, so mypy cannot type float <= Real.
-    invalid = lr < 0.0 if nan_is_valid else not 0.0 <= cast(float, lr)
+    invalid = lr < 0.0 if nan_is_valid else not cast(float, lr) >= 0.0
     if invalid:
         raise ValueError(f"Invalid learning rate: {lr}")
 
@@ -114,14 +116,15 @@ class TorchOptimizer(optax.GradientTransformation):
 
     step: ParameterStep
 
-    def __new__(cls, init: Callable[[Any], Any], update: Callable[..., Any], step: ParameterStep) -> "TorchOptimizer":
+    def __new__(cls, init: Callable[[Any], Any], update: Callable[..., Any], step: ParameterStep) -> TorchOptimizer:
         self = super().__new__(cls, init, update)
         self.step = step
         return self
 
 
-def build_optimizer(init: Callable[[Any], Any], parameter_step: ParameterStep,
-                    check: Callable[[Any, Any], Any]) -> TorchOptimizer:
+def build_optimizer(
+    init: Callable[[Any], Any], parameter_step: ParameterStep, check: Callable[[Any, Any], Any]
+) -> TorchOptimizer:
     """A :class:`TorchOptimizer` from ``init`` and a traceable ``parameter_step``, both jitted.
 
     ``check(grads, params)`` runs first, outside the trace, so bad input fails with a clear error.

@@ -13,7 +13,7 @@ a frozen leaf cannot move whatever the inner transformation does.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,9 +22,10 @@ import optax
 
 from ..autograd import select_leaves
 from ..tree import is_selector, leaf_names
-from ._common import TorchOptimizer, step as optimizer_step
+from ._common import TorchOptimizer
+from ._common import step as optimizer_step
 
-Selection = Union[Any, Callable[[str, Any], bool], str, Iterable[str]]
+Selection = Any | Callable[[str, Any], bool] | str | Iterable[str]
 """Which leaves: a bool pytree shaped like (or a prefix of) the parameters, a predicate
 ``(dotted_name, param) -> bool``, or dotted names ("fc1.weight") / prefixes ("fc1"), one or a
 list, tuple or set of them (told apart by :func:`torchsem.tree.is_selector`)."""
@@ -50,8 +51,10 @@ def _selection_mask(params: Any, selection: Selection, argument: str) -> list[bo
     try:
         expanded = jax.tree.map(lambda flag, sub: jax.tree.map(lambda _: flag, sub), selection, params)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{argument} must be a bool pytree shaped like (or a prefix of) the parameters, "
-                         f"a predicate (name, param) -> bool, or parameter names {names}: {error}") from None
+        raise ValueError(
+            f"{argument} must be a bool pytree shaped like (or a prefix of) the parameters, "
+            f"a predicate (name, param) -> bool, or parameter names {names}: {error}"
+        ) from None
     flags = jax.tree.leaves(expanded)
     for name, flag in zip(names, flags):
         if not isinstance(flag, (bool, np.bool_)):
@@ -107,7 +110,8 @@ def freeze(
     def partition(params: Any) -> optax.GradientTransformation:
         treedef = jax.tree.structure(params)
         labels = treedef.unflatten(  # type: ignore[attr-defined]  # jaxlib ships no stub for PyTreeDef
-            [_TRAINABLE if t else _FROZEN for t in trainable_flags(params)])
+            [_TRAINABLE if t else _FROZEN for t in trainable_flags(params)]
+        )
         return optax.partition({_TRAINABLE: tx, _FROZEN: optax.set_to_zero()}, labels)
 
     def init(params: Any) -> Any:
@@ -115,25 +119,30 @@ def freeze(
 
     def leaves(grads: Any, params: Any) -> tuple[Any, list[bool], list[Any], list[Any]]:
         if params is None:
-            raise ValueError("params is required: freeze labels the parameters by name/mask; "
-                             "call update(grads, state, params)")
+            raise ValueError(
+                "params is required: freeze labels the parameters by name/mask; call update(grads, state, params)"
+            )
         param_leaves, treedef = jax.tree.flatten(params)
         grad_leaves, grad_treedef = jax.tree.flatten(grads, is_leaf=lambda x: x is None)
         if grad_treedef != treedef:  # type: ignore[operator]  # jaxlib ships no stub for PyTreeDef
-            raise ValueError(f"grads must have the structure of params (None allowed for a leaf); "
-                             f"got grads {grad_treedef} for params {treedef}")
+            raise ValueError(
+                f"grads must have the structure of params (None allowed for a leaf); "
+                f"got grads {grad_treedef} for params {treedef}"
+            )
         return treedef, trainable_flags(params), param_leaves, grad_leaves
 
     def update(grads: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
         treedef, flags, param_leaves, grad_leaves = leaves(grads, params)
         # A frozen leaf's None gradient becomes zeros (set_to_zero needs an array); a trainable
         # leaf's None is left for the inner optimizer, which skips it.
-        grads = treedef.unflatten([jnp.zeros_like(p) if g is None and not t else g
-                                   for p, g, t in zip(param_leaves, grad_leaves, flags)])
+        grads = treedef.unflatten(
+            [jnp.zeros_like(p) if g is None and not t else g for p, g, t in zip(param_leaves, grad_leaves, flags)]
+        )
         updates, new_state = partition(params).update(grads, state, params)
         update_leaves = jax.tree.flatten(updates, is_leaf=lambda x: x is None)[0]
-        updates = treedef.unflatten([jnp.zeros_like(p) if u is None else u
-                                     for p, u in zip(param_leaves, update_leaves)])
+        updates = treedef.unflatten(
+            [jnp.zeros_like(p) if u is None else u for p, u in zip(param_leaves, update_leaves)]
+        )
         return updates, new_state
 
     if getattr(tx, "step", None) is None:

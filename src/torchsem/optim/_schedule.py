@@ -35,16 +35,22 @@ TABLE_CAP = 1 << 16
 def _table(kind: str, beta: float, lr: float) -> tuple[np.ndarray, bool]:
     """float32 values for steps 1, 2, ... until the limit is reached (or TABLE_CAP), and whether it was."""
     if kind == "neg_step_size":
+
         def value(step: float) -> float:
-            return -(lr / (1 - beta ** step))
+            return -(lr / (1 - beta**step))
+
         limit = np.float32(-lr)
     elif kind == "bias_correction1":
+
         def value(step: float) -> float:
-            return 1 - beta ** step
+            return 1 - beta**step
+
         limit = np.float32(1.0)
     elif kind == "bias_correction2_sqrt":
+
         def value(step: float) -> float:
-            return (1 - beta ** step) ** 0.5
+            return (1 - beta**step) ** 0.5
+
         limit = np.float32(1.0)
     else:  # pragma: no cover - internal
         raise ValueError(kind)

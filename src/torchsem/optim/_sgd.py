@@ -7,8 +7,18 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._common import (LearningRate, TorchOptimizer, build_optimizer, check_learning_rate, check_number,
-                      initial_count, learning_rate_at, next_count, rounded, scalar)
+from ._common import (
+    LearningRate,
+    TorchOptimizer,
+    build_optimizer,
+    check_learning_rate,
+    check_number,
+    initial_count,
+    learning_rate_at,
+    next_count,
+    rounded,
+    scalar,
+)
 from ._skip_none import gradient_leaves, map_present
 
 
@@ -147,10 +157,12 @@ def sgd(
             # The attr-defined ignores: jaxlib ships no stub for PyTreeDef, so mypy cannot resolve its methods.
             treedef = jax.tree.structure(params)
             exists_tree = treedef.unflatten(list(state.has_momentum_buffer))  # type: ignore[attr-defined]
-            new_params, (buffers, exists_tree) = map_present(
-                one, grads, params, (state.momentum_buffer, exists_tree))
-            exists = (jnp.stack(treedef.flatten_up_to(exists_tree))  # type: ignore[attr-defined]
-                      if treedef.num_leaves else state.has_momentum_buffer)  # type: ignore[attr-defined]
+            new_params, (buffers, exists_tree) = map_present(one, grads, params, (state.momentum_buffer, exists_tree))
+            exists = (
+                jnp.stack(treedef.flatten_up_to(exists_tree))  # type: ignore[attr-defined]
+                if treedef.num_leaves
+                else state.has_momentum_buffer
+            )  # type: ignore[attr-defined]
         elif use_momentum:
             new_params, (buffers,) = map_present(one, grads, params, (state.momentum_buffer,))
             exists = None

@@ -31,19 +31,22 @@ def gradient_leaves(grads: Any, params: Any) -> tuple[Any, list[Any], list[Any]]
     if params is None:
         raise ValueError(
             "params is required: torch.optim's step reads the parameters (weight decay, and the new "
-            "value is computed from them); call update(grads, state, params)")
+            "value is computed from them); call update(grads, state, params)"
+        )
     param_leaves, treedef = jax.tree.flatten(params)
     grad_leaves, grad_treedef = jax.tree.flatten(grads, is_leaf=_is_none)
     if grad_treedef != treedef:  # type: ignore[operator]  # jaxlib ships no stub for PyTreeDef
         raise ValueError(
             "grads must have the structure of params (None allowed in place of a leaf's gradient); "
-            f"got grads {grad_treedef} for params {treedef}")
+            f"got grads {grad_treedef} for params {treedef}"
+        )
     for index, (p, g) in enumerate(zip(param_leaves, grad_leaves)):
         if g is None:
             continue
         if jnp.shape(g) != jnp.shape(p):
-            raise ValueError(f"gradient {index} (tree leaf order) has shape {jnp.shape(g)}, "
-                             f"its parameter has shape {jnp.shape(p)}")
+            raise ValueError(
+                f"gradient {index} (tree leaf order) has shape {jnp.shape(g)}, its parameter has shape {jnp.shape(p)}"
+            )
     return treedef, param_leaves, grad_leaves
 
 

@@ -67,11 +67,10 @@ def _find(opt_state: Any) -> list[SGDState | AdamState]:
 def _the_state(opt_state: Any) -> SGDState | AdamState:
     found = _find(opt_state)
     if len(found) != 1:
-        raise ValueError("expected exactly one torchsem SGDState or AdamState in the optimizer state, "
-                         f"found {len(found)}")
+        raise ValueError(
+            f"expected exactly one torchsem SGDState or AdamState in the optimizer state, found {len(found)}"
+        )
     return found[0]
-
-
 
 
 def _never_written(buffer: np.ndarray) -> bool:
@@ -118,8 +117,9 @@ def state_dict(opt_state: Any, order: Sequence[str] | None = None) -> TorchState
     return dict(sorted(result.items()))
 
 
-def load_state_dict(opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]],
-                    order: Sequence[str] | None = None) -> Any:
+def load_state_dict(
+    opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]], order: Sequence[str] | None = None
+) -> Any:
     """``opt_state`` with its per-parameter buffers replaced by PyTorch's.
 
     Args:
@@ -155,8 +155,10 @@ def load_state_dict(opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]]
     for index, entry in torch_state.items():
         leaf = leaf_of.get(int(index))
         if leaf is None or _is_masked(reference_leaves[leaf]):
-            raise ValueError(f"PyTorch state for parameter {index}, which has no optimizer state here "
-                             f"({len(reference_leaves)} parameters, frozen ones hold none)")
+            raise ValueError(
+                f"PyTorch state for parameter {index}, which has no optimizer state here "
+                f"({len(reference_leaves)} parameters, frozen ones hold none)"
+            )
         if set(entry) != set(fields):
             raise ValueError(f"PyTorch state for parameter {index} has {sorted(entry)}, expected {sorted(fields)}")
         by_leaf[leaf] = entry
@@ -171,8 +173,10 @@ def load_state_dict(opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]]
             if index in by_leaf:
                 value = host_copy(by_leaf[index][name])
                 if value.shape != jnp.shape(leaf):
-                    raise ValueError(f"PyTorch {name} for parameter {index_of[index]} has shape {value.shape}, "
-                                     f"expected {jnp.shape(leaf)}")
+                    raise ValueError(
+                        f"PyTorch {name} for parameter {index_of[index]} has shape {value.shape}, "
+                        f"expected {jnp.shape(leaf)}"
+                    )
                 new.append(jnp.asarray(value, jnp.result_type(leaf)))
             else:
                 new.append(default(leaf))
@@ -183,10 +187,12 @@ def load_state_dict(opt_state: Any, torch_state: Mapping[int, Mapping[str, Any]]
         if state.has_momentum_buffer is None:  # dampening 0: an absent buffer is -0.0 everywhere
             new_state = state._replace(momentum_buffer=column("momentum_buffer", lambda p: jnp.full_like(p, -0.0)))
         else:
-            exists = jnp.asarray([i in by_leaf for i, leaf in enumerate(reference_leaves) if not _is_masked(leaf)],
-                                 bool)
-            new_state = state._replace(momentum_buffer=column("momentum_buffer", jnp.zeros_like),
-                                       has_momentum_buffer=exists)
+            exists = jnp.asarray(
+                [i in by_leaf for i, leaf in enumerate(reference_leaves) if not _is_masked(leaf)], bool
+            )
+            new_state = state._replace(
+                momentum_buffer=column("momentum_buffer", jnp.zeros_like), has_momentum_buffer=exists
+            )
     else:
         new_state = state._replace(
             step=column("step", jnp.zeros_like),

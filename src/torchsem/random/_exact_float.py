@@ -76,9 +76,7 @@ def fma_float32(a: np.ndarray, b: np.ndarray | np.floating, c: np.ndarray | np.f
     return rounded
 
 
-def fma_float64(
-    a: np.ndarray, b: np.ndarray | np.floating | float, c: np.ndarray | np.floating | float
-) -> np.ndarray:
+def fma_float64(a: np.ndarray, b: np.ndarray | np.floating | float, c: np.ndarray | np.floating | float) -> np.ndarray:
     """``a * b + c`` on float64 values with one rounding, like ``fma``.
 
     Boldo and Melquiond's emulation: with ``a*b = u_h + u_l`` and ``c + u_h = t_h + t_l``

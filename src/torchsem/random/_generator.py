@@ -320,9 +320,7 @@ class Generator:
 
     # ------------------------------------------------------------- bernoulli
 
-    def bernoulli(
-        self, shape: Shape, p: float | np.ndarray = 0.5, dtype: DTypeLike = np.float32
-    ) -> np.ndarray:
+    def bernoulli(self, shape: Shape, p: float | np.ndarray = 0.5, dtype: DTypeLike = np.float32) -> np.ndarray:
         """Bernoulli samples: ``1`` where a uniform draw ``u < p``, else ``0``.
 
         Scalar ``p`` (the dropout-mask path): ``u`` is a float64 uniform (one 64-bit word per
@@ -344,9 +342,7 @@ class Generator:
         tensor ``p``); ``torch.bernoulli(p_tensor)`` when ``dtype`` is ``p``'s dtype.
         """
         dims = as_shape(shape)
-        resolved = as_dtype(
-            dtype, (*FLOAT_DTYPES, INT64, np.dtype(np.bool_)), "bernoulli"
-        )
+        resolved = as_dtype(dtype, (*FLOAT_DTYPES, INT64, np.dtype(np.bool_)), "bernoulli")
         count = element_count(dims)
         if isinstance(p, np.ndarray):
             if p.dtype not in FLOAT_DTYPES:

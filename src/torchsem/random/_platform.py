@@ -19,6 +19,7 @@ import functools
 import os
 import platform
 
+
 class UnsupportedKernel(NotImplementedError):
     """The PyTorch CPU kernel this machine would run is one torchsem does not reproduce bit for bit.
 

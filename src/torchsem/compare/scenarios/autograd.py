@@ -15,8 +15,8 @@ replaying it for JAX.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -148,8 +148,9 @@ class JaxOps:
 Program = Callable[[Any, Mapping[str, Any]], Any]
 
 
-def torch_program_grads(inputs: Mapping[str, np.ndarray], program: Program, requires_grad: Mapping[str, bool]
-                        ) -> dict[str, Any]:
+def torch_program_grads(
+    inputs: Mapping[str, np.ndarray], program: Program, requires_grad: Mapping[str, bool]
+) -> dict[str, Any]:
     """Run ``program`` in PyTorch: ``requires_grad_`` per input, ``loss.backward()``, every ``.grad``.
 
     The error outputs are those of ``requires_grad_`` or ``backward()``, whichever raises; when
@@ -173,8 +174,9 @@ def torch_program_grads(inputs: Mapping[str, np.ndarray], program: Program, requ
     return {"loss": losses[0].detach(), **error, **{f"{name}.grad": t.grad for name, t in tensors.items()}}
 
 
-def jax_program_grads(inputs: Mapping[str, np.ndarray], jit: bool, program: Program,
-                      requires_grad: Mapping[str, bool]) -> dict[str, Any]:
+def jax_program_grads(
+    inputs: Mapping[str, np.ndarray], jit: bool, program: Program, requires_grad: Mapping[str, bool]
+) -> dict[str, Any]:
     """Run ``program`` in JAX with :func:`torchsem.autograd.value_and_grad` over all inputs.
 
     When it raises (PyTorch's ``backward()`` or ``requires_grad_`` error), no gradient exists: every
@@ -205,27 +207,37 @@ def _inputs(seed: int, **shapes: Any) -> Callable[[], dict[str, np.ndarray]]:
         rng = np.random.default_rng(seed)
         made = {}
         for name, spec in shapes.items():
-            made[name] = np.asarray(spec) if isinstance(spec, np.ndarray) else rng.standard_normal(spec).astype(
-                np.float32)
+            made[name] = (
+                np.asarray(spec) if isinstance(spec, np.ndarray) else rng.standard_normal(spec).astype(np.float32)
+            )
         return made
 
     return make
 
 
-def register_program(case: str, section: str, mapping: str, make_inputs: Callable[[], dict[str, np.ndarray]],
-                     program: Program, requires_grad: Mapping[str, bool],
-                     jax_program: Program | None = None, notes: str = "") -> Scenario:
+def register_program(
+    case: str,
+    section: str,
+    mapping: str,
+    make_inputs: Callable[[], dict[str, np.ndarray]],
+    program: Program,
+    requires_grad: Mapping[str, bool],
+    jax_program: Program | None = None,
+    notes: str = "",
+) -> Scenario:
     """Register a small program run on both sides; ``jax_program`` when JAX needs other operations."""
     jax_side = jax_program or program
-    return register(Scenario(
-        name=f"autograd/{case}",
-        section=section,
-        mapping=mapping,
-        make_inputs=make_inputs,
-        torch_program=lambda inputs: torch_program_grads(inputs, program, requires_grad),
-        jax_program=lambda inputs, jit: jax_program_grads(inputs, jit, jax_side, requires_grad),
-        notes=notes,
-    ))
+    return register(
+        Scenario(
+            name=f"autograd/{case}",
+            section=section,
+            mapping=mapping,
+            make_inputs=make_inputs,
+            torch_program=lambda inputs: torch_program_grads(inputs, program, requires_grad),
+            jax_program=lambda inputs, jit: jax_program_grads(inputs, jit, jax_side, requires_grad),
+            notes=notes,
+        )
+    )
 
 
 _ALL = {"w": True, "v": True, "u": True}
@@ -236,104 +248,172 @@ _S4 = "4. torch.no_grad(): results need no grad; backward() raises"
 # ------------------------------------------------------------------- None vs zeros vs values
 
 register_program(
-    "frozen-and-integer-leaves", _S1,
+    "frozen-and-integer-leaves",
+    _S1,
     "w.requires_grad = False -> requires_grad={'w': False} (w closed over, not differentiated); int tensors never",
     _inputs(1, w=(3,), b=(), n=np.array([1, 2, 3], np.int64)),
     lambda ops, t: (t["w"] * t["b"]).sum() + (t["b"] * ops.to_float(t["n"])).sum(),
-    {"w": False, "b": True, "n": False})
+    {"w": False, "b": True, "n": False},
+)
 
 register_program(
-    "detach-cuts-path", _S2, "x.detach() -> torchsem.autograd.detach(x) (jax.lax.stop_gradient)",
+    "detach-cuts-path",
+    _S2,
+    "x.detach() -> torchsem.autograd.detach(x) (jax.lax.stop_gradient)",
     _inputs(2, w=(3,), v=(3,), u=(3,)),
-    lambda ops, t: (ops.detach(t["w"]) * t["v"]).sum() + (t["u"] * 2.0).sum(), _ALL)
+    lambda ops, t: (ops.detach(t["w"]) * t["v"]).sum() + (t["u"] * 2.0).sum(),
+    _ALL,
+)
 
 register_program(
-    "unused-input", _S1, "a parameter the loss never reads -> grads[...] is None",
+    "unused-input",
+    _S1,
+    "a parameter the loss never reads -> grads[...] is None",
     _inputs(3, w=(3,), v=(3,)),
-    lambda ops, t: (t["v"] * 3.0).sum(), {"w": True, "v": True})
+    lambda ops, t: (t["v"] * 3.0).sum(),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "multiply-by-zero-gives-zeros", _S1, "w * 0.0 is still a path: zeros, not None",
+    "multiply-by-zero-gives-zeros",
+    _S1,
+    "w * 0.0 is still a path: zeros, not None",
     _inputs(4, w=(3,), v=(3,)),
-    lambda ops, t: (t["w"] * 0.0).sum() + t["v"].sum(), {"w": True, "v": True})
+    lambda ops, t: (t["w"] * 0.0).sum() + t["v"].sum(),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "long-then-float-cuts", _S1, "x.long().float() -> x.astype(int32).astype(float32): no path",
+    "long-then-float-cuts",
+    _S1,
+    "x.long().float() -> x.astype(int32).astype(float32): no path",
     _inputs(5, w=(4,), v=(4,)),
-    lambda ops, t: (ops.long_float(t["w"] * 3.0) * t["v"]).sum(), {"w": True, "v": True})
+    lambda ops, t: (ops.long_float(t["w"] * 3.0) * t["v"]).sum(),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "comparison-cuts", _S1, "(x > 0).float() -> (x > 0).astype(float32): no path through a comparison",
+    "comparison-cuts",
+    _S1,
+    "(x > 0).float() -> (x > 0).astype(float32): no path through a comparison",
     _inputs(6, w=(4,), v=(4,)),
-    lambda ops, t: (ops.gt_float(t["w"]) * t["v"]).sum(), {"w": True, "v": True})
+    lambda ops, t: (ops.gt_float(t["w"]) * t["v"]).sum(),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "zero-derivative-ops-give-zeros", _S1,
+    "zero-derivative-ops-give-zeros",
+    _S1,
     "floor/round/sign have a grad_fn in PyTorch (FloorBackward0...): zeros, not None",
     _inputs(7, w=(4,), v=(4,), u=(4,)),
-    lambda ops, t: (ops.floor(t["w"]) + ops.round(t["v"] * 2.0) + ops.sign(t["u"])).sum(), _ALL)
+    lambda ops, t: (ops.floor(t["w"]) + ops.round(t["v"] * 2.0) + ops.sign(t["u"])).sum(),
+    _ALL,
+)
 
 register_program(
-    "where-condition-cuts", _S1, "torch.where(x > 0, a, b) -> jnp.where: the condition gets None",
+    "where-condition-cuts",
+    _S1,
+    "torch.where(x > 0, a, b) -> jnp.where: the condition gets None",
     _inputs(8, w=(5,), v=(5,), u=(5,)),
-    lambda ops, t: ops.where_positive(t["w"], t["v"] * 2.0, t["u"]).sum(), _ALL)
+    lambda ops, t: ops.where_positive(t["w"], t["v"] * 2.0, t["u"]).sum(),
+    _ALL,
+)
 
 register_program(
-    "sort-keys-cut", _S1, "values[keys.argsort()] -> values[jnp.argsort(keys)]: the keys get None",
+    "sort-keys-cut",
+    _S1,
+    "values[keys.argsort()] -> values[jnp.argsort(keys)]: the keys get None",
     _inputs(9, w=(5,), v=(5,), c=np.arange(5, dtype=np.float32)),
-    lambda ops, t: (ops.sort_by(t["v"], t["w"]) * t["c"]).sum(), {"w": True, "v": True, "c": False})
+    lambda ops, t: (ops.sort_by(t["v"], t["w"]) * t["c"]).sum(),
+    {"w": True, "v": True, "c": False},
+)
 
 register_program(
-    "relu-and-friends", _S1, "relu/exp/tanh/sin chains -> the same gradients",
+    "relu-and-friends",
+    _S1,
+    "relu/exp/tanh/sin chains -> the same gradients",
     _inputs(10, w=(4,), v=(4,), u=(4,)),
-    lambda ops, t: (ops.relu(t["w"]) * ops.exp(t["v"]) + ops.tanh(ops.sin(t["u"]))).sum(), _ALL)
+    lambda ops, t: (ops.relu(t["w"]) * ops.exp(t["v"]) + ops.tanh(ops.sin(t["u"]))).sum(),
+    _ALL,
+)
 
 register_program(
-    "one-element-loss", _S1, "backward() on a one-element (1, 1) loss works in PyTorch; torchsem.grad accepts it",
+    "one-element-loss",
+    _S1,
+    "backward() on a one-element (1, 1) loss works in PyTorch; torchsem.grad accepts it",
     _inputs(11, w=(3,), v=(3,)),
-    lambda ops, t: (t["w"] * t["v"]).sum().reshape(1, 1), {"w": True, "v": True})
+    lambda ops, t: (t["w"] * t["v"]).sum().reshape(1, 1),
+    {"w": True, "v": True},
+)
 
 # ------------------------------------------------------------------------------- errors
 
 register_program(
-    "no-grad-error", _S4, "with torch.no_grad(): loss = f(w) -> loss = no_grad(f)(w); grad raises PyTorch's error",
+    "no-grad-error",
+    _S4,
+    "with torch.no_grad(): loss = f(w) -> loss = no_grad(f)(w); grad raises PyTorch's error",
     _inputs(12, w=(3,), v=(3,)),
-    lambda ops, t: ops.no_grad(lambda a, b: (a * b).sum())(t["w"], t["v"]), {"w": True, "v": True})
+    lambda ops, t: ops.no_grad(lambda a, b: (a * b).sum())(t["w"], t["v"]),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "no-grad-partial", _S4, "a no_grad branch contributes no gradient; other paths still do",
+    "no-grad-partial",
+    _S4,
+    "a no_grad branch contributes no gradient; other paths still do",
     _inputs(13, w=(3,), v=(3,)),
-    lambda ops, t: ops.no_grad(lambda a: a * 2.0)(t["w"]).sum() + (t["v"] * t["v"]).sum(), {"w": True, "v": True})
+    lambda ops, t: ops.no_grad(lambda a: a * 2.0)(t["w"]).sum() + (t["v"] * t["v"]).sum(),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "all-frozen-error", _S1, "every leaf requires_grad=False -> element 0 ... does not require grad",
+    "all-frozen-error",
+    _S1,
+    "every leaf requires_grad=False -> element 0 ... does not require grad",
     _inputs(14, w=(3,), v=(3,)),
-    lambda ops, t: (t["w"] * t["v"]).sum(), {"w": False, "v": False})
+    lambda ops, t: (t["w"] * t["v"]).sum(),
+    {"w": False, "v": False},
+)
 
 register_program(
-    "detached-loss-error", _S2, "a loss built only from detached values -> PyTorch's RuntimeError",
+    "detached-loss-error",
+    _S2,
+    "a loss built only from detached values -> PyTorch's RuntimeError",
     _inputs(15, w=(3,), v=(3,)),
-    lambda ops, t: (ops.detach(t["w"]) * ops.detach(t["v"])).sum(), {"w": True, "v": True})
+    lambda ops, t: (ops.detach(t["w"]) * ops.detach(t["v"])).sum(),
+    {"w": True, "v": True},
+)
 
 register_program(
-    "integer-loss-error", _S1, "an integer loss never requires grad -> PyTorch's RuntimeError",
+    "integer-loss-error",
+    _S1,
+    "an integer loss never requires grad -> PyTorch's RuntimeError",
     _inputs(16, w=(3,)),
-    lambda ops, t: ops.long_sum(t["w"] * 10.0), {"w": True})
+    lambda ops, t: ops.long_sum(t["w"] * 10.0),
+    {"w": True},
+)
 
 register_program(
-    "non-scalar-loss-error", _S1,
+    "non-scalar-loss-error",
+    _S1,
     "backward() on a (3,) loss -> 'grad can be implicitly created only for scalar outputs'",
     _inputs(17, w=(3,)),
-    lambda ops, t: t["w"] * 2.0, {"w": True})
+    lambda ops, t: t["w"] * 2.0,
+    {"w": True},
+)
 
 register_program(
-    "integer-requires-grad-error", _S1,
+    "integer-requires-grad-error",
+    _S1,
     "n.requires_grad_(True) on an int tensor -> requires_grad=True on an int leaf: PyTorch's RuntimeError",
     _inputs(18, w=(3,), n=np.array([1, 2, 3], np.int64)),
-    lambda ops, t: (t["w"] * ops.to_float(t["n"])).sum(), {"w": True, "n": True})
+    lambda ops, t: (t["w"] * ops.to_float(t["n"])).sum(),
+    {"w": True, "n": True},
+)
 
 
 # ------------------------------------------------------------- control flow inside the function
+
 
 def _scan_shift(length: int, use_ys: bool) -> tuple[Program, Program]:
     """Carry (a, b, c) -> (b * x_t, c, c) for ``length`` steps; the loss reads the final a (or every a_t)."""
@@ -360,11 +440,15 @@ def _scan_shift(length: int, use_ys: bool) -> tuple[Program, Program]:
 for _length, _use_ys in ((1, False), (2, False), (2, True)):
     _torch_side, _jax_side = _scan_shift(_length, _use_ys)
     register_program(
-        f"scan-shift-length{_length}-{'ys' if _use_ys else 'carry'}", "static analysis through lax.scan",
+        f"scan-shift-length{_length}-{'ys' if _use_ys else 'carry'}",
+        "static analysis through lax.scan",
         "a Python loop over steps -> jax.lax.scan: a carry that reaches the loss only after more steps than run "
         "is None",
         _inputs(20 + _length, a=(2,), b=(2,), c=(2,), x=(3, 2)),
-        _torch_side, {"a": True, "b": True, "c": True, "x": False}, jax_program=_jax_side)
+        _torch_side,
+        {"a": True, "b": True, "c": True, "x": False},
+        jax_program=_jax_side,
+    )
 
 
 def _torch_cond(ops, t):
@@ -374,18 +458,27 @@ def _torch_cond(ops, t):
 
 def _jax_cond(ops, t):
     lax = ops.jax.lax
-    branch = lax.cond(t["p"] > 0, lambda w, u: w * 2.0 + lax.stop_gradient(u),
-                      lambda w, u: w * 3.0 + lax.stop_gradient(u), t["w"], t["u"])
+    branch = lax.cond(
+        t["p"] > 0,
+        lambda w, u: w * 2.0 + lax.stop_gradient(u),
+        lambda w, u: w * 3.0 + lax.stop_gradient(u),
+        t["w"],
+        t["u"],
+    )
     return branch.sum()
 
 
 register_program(
-    "cond-branches", "static analysis through lax.cond",
+    "cond-branches",
+    "static analysis through lax.cond",
     "if p > 0: ... else: ... -> jax.lax.cond (a leaf used by both branches, one detached in both, one unused)",
     _inputs(24, w=(3,), u=(3,), v=(3,), p=np.array(0.5, np.float32)),
-    _torch_cond, {"w": True, "u": True, "v": True, "p": False}, jax_program=_jax_cond,
+    _torch_cond,
+    {"w": True, "u": True, "v": True, "p": False},
+    jax_program=_jax_cond,
     notes="The None structure is static, so a leaf used in only one branch gets zeros when the other "
-          "branch runs (PyTorch: None); this entry uses leaves the same way in both branches.")
+    "branch runs (PyTorch: None); this entry uses leaves the same way in both branches.",
+)
 
 
 def _torch_remat(ops, t):
@@ -399,9 +492,14 @@ def _jax_remat(ops, t):
 
 
 register_program(
-    "remat-detach", "static analysis through jax.checkpoint",
+    "remat-detach",
+    "static analysis through jax.checkpoint",
     "torch.utils.checkpoint.checkpoint(f, ...) -> jax.checkpoint(f)(...): detach inside still cuts",
-    _inputs(25, w=(3,), v=(3,)), _torch_remat, {"w": True, "v": True}, jax_program=_jax_remat)
+    _inputs(25, w=(3,), v=(3,)),
+    _torch_remat,
+    {"w": True, "v": True},
+    jax_program=_jax_remat,
+)
 
 
 def _torch_jit_inside(ops, t):
@@ -414,9 +512,14 @@ def _jax_jit_inside(ops, t):
 
 
 register_program(
-    "jit-inside", "static analysis through a nested jax.jit",
+    "jit-inside",
+    "static analysis through a nested jax.jit",
     "a jitted helper inside the loss -> the same None/zeros structure as the eager PyTorch code",
-    _inputs(26, w=(3,), v=(3,), u=(3,)), _torch_jit_inside, _ALL, jax_program=_jax_jit_inside)
+    _inputs(26, w=(3,), v=(3,), u=(3,)),
+    _torch_jit_inside,
+    _ALL,
+    jax_program=_jax_jit_inside,
+)
 
 
 def _torch_scale_grad(ops, t):
@@ -448,10 +551,14 @@ def _jax_scale_grad(ops, t):
 
 
 register_program(
-    "custom-vjp-scale-grad", "static analysis through jax.custom_vjp",
+    "custom-vjp-scale-grad",
+    "static analysis through jax.custom_vjp",
     "torch.autograd.Function whose backward returns None for s -> jax.custom_vjp whose primal ignores s: None",
-    _inputs(27, w=(3,), s=np.array(3.0, np.float32)), _torch_scale_grad, {"w": True, "s": True},
-    jax_program=_jax_scale_grad)
+    _inputs(27, w=(3,), s=np.array(3.0, np.float32)),
+    _torch_scale_grad,
+    {"w": True, "s": True},
+    jax_program=_jax_scale_grad,
+)
 
 
 def _torch_straight_through(ops, t):
@@ -481,10 +588,15 @@ def _jax_straight_through(ops, t):
 
 
 register_program(
-    "custom-jvp-straight-through", "static analysis through jax.custom_jvp",
+    "custom-jvp-straight-through",
+    "static analysis through jax.custom_jvp",
     "autograd.Function (round forward, identity backward) -> jax.custom_jvp: the rule, not the primal's "
     "stop_gradient, decides",
-    _inputs(28, w=(4,), v=(4,)), _torch_straight_through, {"w": True, "v": True}, jax_program=_jax_straight_through)
+    _inputs(28, w=(4,), v=(4,)),
+    _torch_straight_through,
+    {"w": True, "v": True},
+    jax_program=_jax_straight_through,
+)
 
 
 # ------------------------------------------------------------------ leaves and grad_fn (section 3)
@@ -540,22 +652,31 @@ def _jax_leaf_rules(inputs, jit):
     def program(a, w):
         c = w * 2
         d = autograd.detach(c)
-        return {"b": a + 1, "c": c, "d": d, "e": w.astype(jnp.int32).astype(jnp.float32), "f": d * w,
-                "g": autograd.no_grad(lambda x: x * 3)(w)}
+        return {
+            "b": a + 1,
+            "c": c,
+            "d": d,
+            "e": w.astype(jnp.int32).astype(jnp.float32),
+            "f": d * w,
+            "g": autograd.no_grad(lambda x: x * 3)(w),
+        }
 
-    graph = autograd.inspect_graph(jitted(program, jit), jnp.asarray(inputs["a"]),
-                                   jnp.asarray(inputs["w"]), requires_grad=(False, True))
+    graph = autograd.inspect_graph(
+        jitted(program, jit), jnp.asarray(inputs["a"]), jnp.asarray(inputs["w"]), requires_grad=(False, True)
+    )
     return _jax_describe(graph, {k: k for k in ("a", "w", "b", "c", "d", "e", "f", "g")})
 
 
-register(Scenario(
-    name="autograd/leaf-rules",
-    section=_S3,
-    mapping="t.requires_grad / t.is_leaf / t.grad_fn -> torchsem.autograd.inspect_graph(fun, *args)[name]",
-    make_inputs=lambda: {"a": np.array([1.0], np.float32), "w": np.array([0.5, -2.0], np.float32)},
-    torch_program=_torch_leaf_rules,
-    jax_program=_jax_leaf_rules,
-))
+register(
+    Scenario(
+        name="autograd/leaf-rules",
+        section=_S3,
+        mapping="t.requires_grad / t.is_leaf / t.grad_fn -> torchsem.autograd.inspect_graph(fun, *args)[name]",
+        make_inputs=lambda: {"a": np.array([1.0], np.float32), "w": np.array([0.5, -2.0], np.float32)},
+        torch_program=_torch_leaf_rules,
+        jax_program=_jax_leaf_rules,
+    )
+)
 
 
 # ``op: (PyTorch expression, JAX expression)``: each takes its namespace first (``torch``; ``jax``),
@@ -582,7 +703,7 @@ _GRAD_FN_OPS: dict[str, tuple[Callable, Callable]] = {
     "sign": (lambda T, w, v, b: T.sign(w), lambda J, w, v, b: J.numpy.sign(w)),
     "maximum": (lambda T, w, v, b: T.maximum(w, w * 0), lambda J, w, v, b: J.numpy.maximum(w, w * 0)),
     "minimum": (lambda T, w, v, b: T.minimum(w, w * 0), lambda J, w, v, b: J.numpy.minimum(w, w * 0)),
-    "pow2": (lambda T, w, v, b: w ** 2, lambda J, w, v, b: w ** 2),
+    "pow2": (lambda T, w, v, b: w**2, lambda J, w, v, b: w**2),
     "square": (lambda T, w, v, b: T.square(w), lambda J, w, v, b: J.numpy.square(w)),
     "pow-tensor": (lambda T, w, v, b: w.abs() ** w, lambda J, w, v, b: J.numpy.abs(w) ** w),
     "erf": (lambda T, w, v, b: T.erf(w), lambda J, w, v, b: J.scipy.special.erf(w)),
@@ -613,8 +734,11 @@ _GRAD_FN_OPS: dict[str, tuple[Callable, Callable]] = {
 
 def _grad_fn_inputs() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(30)
-    return {"w": rng.standard_normal((2, 3)).astype(np.float32), "v": rng.standard_normal(3).astype(np.float32),
-            "b": rng.standard_normal((2, 3, 3)).astype(np.float32)}
+    return {
+        "w": rng.standard_normal((2, 3)).astype(np.float32),
+        "v": rng.standard_normal(3).astype(np.float32),
+        "b": rng.standard_normal((2, 3, 3)).astype(np.float32),
+    }
 
 
 def _torch_grad_fn_names(inputs):
@@ -638,15 +762,17 @@ def _jax_grad_fn_names(inputs, jit):
     return {f"{op}.grad_fn": graph.outputs[op].grad_fn for op in _GRAD_FN_OPS}
 
 
-register(Scenario(
-    name="autograd/grad-fn-names",
-    section=_S3,
-    mapping="type(t.grad_fn).__name__ -> inspect_graph(...)[name].grad_fn, for each JAX primitive with a "
-            "PyTorch counterpart",
-    make_inputs=_grad_fn_inputs,
-    torch_program=_torch_grad_fn_names,
-    jax_program=_jax_grad_fn_names,
-))
+register(
+    Scenario(
+        name="autograd/grad-fn-names",
+        section=_S3,
+        mapping="type(t.grad_fn).__name__ -> inspect_graph(...)[name].grad_fn, for each JAX primitive with a "
+        "PyTorch counterpart",
+        make_inputs=_grad_fn_inputs,
+        torch_program=_torch_grad_fn_names,
+        jax_program=_jax_grad_fn_names,
+    )
+)
 
 
 # ``case: (module name, constructor arguments, input shape)``, the same on both sides.
@@ -664,10 +790,13 @@ _MODULE_CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
 
 def _module_inputs() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(31)
-    return {"x3": rng.standard_normal(3).astype(np.float32), "x43": rng.standard_normal((4, 3)).astype(np.float32),
-            "x243": rng.standard_normal((2, 4, 3)).astype(np.float32),
-            "x435": rng.standard_normal((4, 3, 5)).astype(np.float32),
-            "x238": rng.standard_normal((2, 3, 8)).astype(np.float32)}
+    return {
+        "x3": rng.standard_normal(3).astype(np.float32),
+        "x43": rng.standard_normal((4, 3)).astype(np.float32),
+        "x243": rng.standard_normal((2, 4, 3)).astype(np.float32),
+        "x435": rng.standard_normal((4, 3, 5)).astype(np.float32),
+        "x238": rng.standard_normal((2, 3, 8)).astype(np.float32),
+    }
 
 
 def _input_key(shape: tuple[int, ...]) -> str:
@@ -709,14 +838,16 @@ def _jax_module_grad_fn(inputs, jit):
     return out
 
 
-register(Scenario(
-    name="autograd/module-grad-fn-names",
-    section=_S3,
-    mapping="module(x).grad_fn for nn.Linear/BatchNorm1d/AvgPool1d -> inspect_graph on torchsem.nn modules",
-    make_inputs=_module_inputs,
-    torch_program=_torch_module_grad_fn,
-    jax_program=_jax_module_grad_fn,
-))
+register(
+    Scenario(
+        name="autograd/module-grad-fn-names",
+        section=_S3,
+        mapping="module(x).grad_fn for nn.Linear/BatchNorm1d/AvgPool1d -> inspect_graph on torchsem.nn modules",
+        make_inputs=_module_inputs,
+        torch_program=_torch_module_grad_fn,
+        jax_program=_jax_module_grad_fn,
+    )
+)
 
 
 # ----------------------------------------------------------------------- the document's network
@@ -764,8 +895,9 @@ def _is_bias(name: str, leaf: Any) -> bool:
     return name.endswith(".bias")
 
 
-def _torch_net_grads(inputs, detach: bool = False, train: bool = True, frozen: Selection = (),
-                     trainable: Selection | None = None):
+def _torch_net_grads(
+    inputs, detach: bool = False, train: bool = True, frozen: Selection = (), trainable: Selection | None = None
+):
     import torch
 
     model, x = _torch_net(inputs, detach)
@@ -778,8 +910,9 @@ def _torch_net_grads(inputs, detach: bool = False, train: bool = True, frozen: S
     return {"loss": loss.detach(), **{f"{n}.grad": p.grad for n, p in model.named_parameters()}}
 
 
-def _jax_net_grads(inputs, jit, detach: bool = False, train: bool = True, frozen: Selection = (),
-                   trainable: Selection | None = None):
+def _jax_net_grads(
+    inputs, jit, detach: bool = False, train: bool = True, frozen: Selection = (), trainable: Selection | None = None
+):
     from torchsem import autograd
     from torchsem.losses import cross_entropy
 
@@ -788,8 +921,7 @@ def _jax_net_grads(inputs, jit, detach: bool = False, train: bool = True, frozen
     mask = autograd.requires_grad_mask(params, trainable=trainable, frozen=frozen)  # the mapping's selector as it is
 
     def loss_fn(params, x, target):
-        logits, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=train,
-                                mutable=["batch_stats"])
+        logits, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=train, mutable=["batch_stats"])
         return cross_entropy(logits, target)
 
     value_and_grad = autograd.value_and_grad(loss_fn, requires_grad=mask)
@@ -801,35 +933,42 @@ _NET_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "net-frozen-fc1-weight": (
         "1. requires_grad=False on a parameter (example one)",
         "model.fc1.weight.requires_grad = False -> requires_grad_mask(params, frozen='fc1.weight')",
-        {"frozen": "fc1.weight"}),
+        {"frozen": "fc1.weight"},
+    ),
     "net-detach": (
         "2. detach() cuts the graph (example two)",
         "x = x.detach() in forward -> Net(detach=True) (jax.lax.stop_gradient): bn1 grads None",
-        {"detach": True}),
+        {"detach": True},
+    ),
     "net-eval-mode": (
         "5. model.eval() does not change gradient computation",
         "model.eval() -> apply(..., train=False): every parameter still gets a gradient",
-        {"train": False}),
+        {"train": False},
+    ),
     "net-trainable-fc1-only": (
         "1. requires_grad by name",
         "for p in model.bn1.parameters(): p.requires_grad = False -> requires_grad_mask(params, trainable='fc1')",
-        {"trainable": "fc1"}),
+        {"trainable": "fc1"},
+    ),
     "net-frozen-biases": (
         "1. requires_grad by predicate",
         "bias.requires_grad = False for every bias -> requires_grad_mask(params, frozen=lambda name, leaf: "
         "name.endswith('.bias'))",
-        {"frozen": _is_bias}),
+        {"frozen": _is_bias},
+    ),
 }
 
 for _case, (_section, _mapping, _options) in _NET_CASES.items():
-    register(Scenario(
-        name=f"autograd/{_case}",
-        section=_section,
-        mapping=_mapping,
-        make_inputs=_net_inputs,
-        torch_program=functools.partial(_torch_net_grads, **_options),
-        jax_program=functools.partial(_jax_net_grads, **_options),
-    ))
+    register(
+        Scenario(
+            name=f"autograd/{_case}",
+            section=_section,
+            mapping=_mapping,
+            make_inputs=_net_inputs,
+            torch_program=functools.partial(_torch_net_grads, **_options),
+            jax_program=functools.partial(_jax_net_grads, **_options),
+        )
+    )
 
 
 def _torch_net_inspect(inputs, mode: str):
@@ -860,8 +999,9 @@ def _jax_net_inspect(inputs, jit, mode: str):
     train = mode != "eval"
 
     def forward(params, batch_stats, x):
-        logits, state = model.apply({"params": params, "batch_stats": batch_stats}, x, train=train,
-                                    mutable=["batch_stats", "intermediates"])
+        logits, state = model.apply(
+            {"params": params, "batch_stats": batch_stats}, x, train=train, mutable=["batch_stats", "intermediates"]
+        )
         return logits, state["intermediates"]
 
     if mode == "no_grad":
@@ -871,8 +1011,9 @@ def _jax_net_inspect(inputs, jit, mode: str):
         logits, intermediates = forward(params, batch_stats, x)
         return {"loss": cross_entropy(logits, inputs["target"]), **intermediates}
 
-    graph = autograd.inspect_graph(jitted(program, jit), variables["params"],
-                                   variables["batch_stats"], x, requires_grad=(True, False, False))
+    graph = autograd.inspect_graph(
+        jitted(program, jit), variables["params"], variables["batch_stats"], x, requires_grad=(True, False, False)
+    )
     names = {n: f"params.{n}" for n in ("bn1.weight", "bn1.bias", "fc1.weight", "fc1.bias")}
     names["x"] = "x"
     names.update({n: n for n in _NET_VALUES if n in graph.outputs})
@@ -883,22 +1024,27 @@ def _jax_net_inspect(inputs, jit, mode: str):
 
 
 for _mode, _mapping in (
-        ("train", "forward in train mode -> inspect_graph(apply with sow'n intermediates)"),
-        ("eval", "model.eval() forward -> inspect_graph(apply(..., train=False)): grad_fn unchanged"),
-        ("no_grad", "with torch.no_grad(): forward -> inspect_graph(no_grad(apply)): every result a leaf"),
-        ("detach", "x = x.detach() after the reshape -> Net(detach=True): the detached value is a leaf")):
-    register(Scenario(
-        name=f"autograd/net-inspect-{_mode.replace('_', '-')}",
-        section=_S3 if _mode in ("train", "detach") else (_S4 if _mode == "no_grad" else
-                                                           "5. model.eval() does not change gradient computation"),
-        mapping=_mapping,
-        make_inputs=_net_inputs,
-        torch_program=functools.partial(_torch_net_inspect, mode=_mode),
-        jax_program=functools.partial(_jax_net_inspect, mode=_mode),
-    ))
+    ("train", "forward in train mode -> inspect_graph(apply with sow'n intermediates)"),
+    ("eval", "model.eval() forward -> inspect_graph(apply(..., train=False)): grad_fn unchanged"),
+    ("no_grad", "with torch.no_grad(): forward -> inspect_graph(no_grad(apply)): every result a leaf"),
+    ("detach", "x = x.detach() after the reshape -> Net(detach=True): the detached value is a leaf"),
+):
+    register(
+        Scenario(
+            name=f"autograd/net-inspect-{_mode.replace('_', '-')}",
+            section=_S3
+            if _mode in ("train", "detach")
+            else (_S4 if _mode == "no_grad" else "5. model.eval() does not change gradient computation"),
+            mapping=_mapping,
+            make_inputs=_net_inputs,
+            torch_program=functools.partial(_torch_net_inspect, mode=_mode),
+            jax_program=functools.partial(_jax_net_inspect, mode=_mode),
+        )
+    )
 
 
 # ------------------------------------------------------------------------ retain_grad (section 3)
+
 
 def _torch_net_retained(inputs, detach: bool):
     import torch
@@ -907,14 +1053,21 @@ def _torch_net_retained(inputs, detach: bool):
     model, x = _torch_net(inputs, detach, seen)
     loss = torch.nn.CrossEntropyLoss()(model(x), torch.tensor(inputs["target"]))
     fc1_input = "detach_out" if detach else "reshape_out"
-    retained = {"pool1.output": seen["pool1_out"], "bn1.output": seen["bn1_out"], "fc1.input": seen[fc1_input],
-                "fc1.output": seen["fc1_out"]}
+    retained = {
+        "pool1.output": seen["pool1_out"],
+        "bn1.output": seen["bn1_out"],
+        "fc1.input": seen[fc1_input],
+        "fc1.output": seen["fc1_out"],
+    }
     for tensor in retained.values():
         if tensor.requires_grad:  # PyTorch refuses retain_grad() on the others: their .grad stays None
             tensor.retain_grad()
     loss.backward()
-    return {"loss": loss.detach(), **{f"{name}.grad": t.grad for name, t in retained.items()},
-            **{f"{n}.grad": p.grad for n, p in model.named_parameters()}}
+    return {
+        "loss": loss.detach(),
+        **{f"{name}.grad": t.grad for name, t in retained.items()},
+        **{f"{n}.grad": p.grad for n, p in model.named_parameters()},
+    }
 
 
 def _jax_net_retained(inputs, jit, detach: bool):
@@ -934,20 +1087,25 @@ def _jax_net_retained(inputs, jit, detach: bool):
     mask = autograd.requires_grad_mask({k: v for k, v in variables.items() if k != "perturbations"})
     fun = autograd.value_grad_and_retained(loss_fn, requires_grad=mask)
     loss, grads, retained = jitted(fun, jit)(variables, x, inputs["target"])
-    return {"loss": loss, **{f"{name}.grad": g for name, g in retained.items()},
-            **{f"{name}.grad": g for name, g in autograd.named_leaves(grads["params"]).items()}}
+    return {
+        "loss": loss,
+        **{f"{name}.grad": g for name, g in retained.items()},
+        **{f"{name}.grad": g for name, g in autograd.named_leaves(grads["params"]).items()},
+    }
 
 
 for _detach in (False, True):
-    register(Scenario(
-        name=f"autograd/net-retain-grad{'-detach' if _detach else ''}",
-        section=_S3,
-        mapping="h.retain_grad() on intermediates -> retain_module_grads(outputs=[...], inputs=['fc1']) + "
-                "value_grad_and_retained (Flax perturb)",
-        make_inputs=_net_inputs,
-        torch_program=functools.partial(_torch_net_retained, detach=_detach),
-        jax_program=functools.partial(_jax_net_retained, detach=_detach),
-    ))
+    register(
+        Scenario(
+            name=f"autograd/net-retain-grad{'-detach' if _detach else ''}",
+            section=_S3,
+            mapping="h.retain_grad() on intermediates -> retain_module_grads(outputs=[...], inputs=['fc1']) + "
+            "value_grad_and_retained (Flax perturb)",
+            make_inputs=_net_inputs,
+            torch_program=functools.partial(_torch_net_retained, detach=_detach),
+            jax_program=functools.partial(_jax_net_retained, detach=_detach),
+        )
+    )
 
 
 def _torch_small_retained(inputs):
@@ -960,7 +1118,7 @@ def _torch_small_retained(inputs):
     k = w * 3.0
     k.retain_grad()
     g = x * 2.0  # does not require grad: PyTorch refuses retain_grad(); .grad is None
-    loss = (h ** 2).sum() + (k.detach() * g).sum()
+    loss = (h**2).sum() + (k.detach() * g).sum()
     loss.backward()
     return {"loss": loss.detach(), "h.grad": h.grad, "k.grad": k.grad, "g.grad": g.grad, "w.grad": w.grad}
 
@@ -979,22 +1137,29 @@ def _jax_small_retained(inputs, jit):
             h = self.perturb("h", w * x)
             k = self.perturb("k", w * 3.0)
             g = self.perturb("g", x * 2.0)
-            return (h ** 2).sum() + (autograd.detach(k) * g).sum()
+            return (h**2).sum() + (autograd.detach(k) * g).sum()
 
     model = Small()
     x = jnp.asarray(inputs["x"])
     variables = model.init(jax.random.key(0), x)
     fun = autograd.value_grad_and_retained(lambda v, x: model.apply(v, x))
     loss, grads, retained = jitted(fun, jit)(variables, x)
-    return {"loss": loss, "h.grad": retained["h"], "k.grad": retained["k"], "g.grad": retained["g"],
-            "w.grad": grads["params"]["w"]}
+    return {
+        "loss": loss,
+        "h.grad": retained["h"],
+        "k.grad": retained["k"],
+        "g.grad": retained["g"],
+        "w.grad": grads["params"]["w"],
+    }
 
 
-register(Scenario(
-    name="autograd/retain-grad-small",
-    section=_S3,
-    mapping="h.retain_grad(); loss.backward(); h.grad -> h = self.perturb('h', h); value_grad_and_retained",
-    make_inputs=_inputs(40, w=(3,), x=(3,)),
-    torch_program=_torch_small_retained,
-    jax_program=_jax_small_retained,
-))
+register(
+    Scenario(
+        name="autograd/retain-grad-small",
+        section=_S3,
+        mapping="h.retain_grad(); loss.backward(); h.grad -> h = self.perturb('h', h); value_grad_and_retained",
+        make_inputs=_inputs(40, w=(3,), x=(3,)),
+        torch_program=_torch_small_retained,
+        jax_program=_jax_small_retained,
+    )
+)

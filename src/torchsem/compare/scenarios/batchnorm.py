@@ -48,20 +48,31 @@ _GRID_INPUT = {rank: Input(shape, offset=1.0, scale=2.0) for rank, shape in _SHA
 # y = x * alpha + beta is formed from products of size |mean| / std (1e6 here); PyTorch's CPU kernel
 # accumulates the variance in double where XLA accumulates in float32, so alpha may differ in its
 # last bit, which moves y by a few ulps of those products (2^-24 * 1e6 = 0.06).
-_LARGE_MEAN_OUTPUT = Tolerance(1e-5, 0.25, reason="y = x*alpha + beta with |x*alpha| ~ 1e6: one ulp of alpha "
-                               "(variance summed in double by PyTorch, float32 here) moves y by ~0.06")
+_LARGE_MEAN_OUTPUT = Tolerance(
+    1e-5,
+    0.25,
+    reason="y = x*alpha + beta with |x*alpha| ~ 1e6: one ulp of alpha "
+    "(variance summed in double by PyTorch, float32 here) moves y by ~0.06",
+)
 
 
 # dweight = sum((x - mean) * dy) * invstd and dbias = sum(dy) add 6-72 terms of size ~1 that largely
 # cancel: PyTorch sums each row in float32 and the rows in double, XLA all in float32, and each ends
 # up ~n * 2^-24 * max|term| (about 1e-6 here) from the exact sum, in either direction.
-_PARAMETER_GRADIENT = Tolerance(1e-5, 4e-6, reason="float32 sums of up to 72 terms of size ~1 with "
-                                "cancellation: PyTorch and XLA are each ~1e-6 from the exact sum")
+_PARAMETER_GRADIENT = Tolerance(
+    1e-5,
+    4e-6,
+    reason="float32 sums of up to 72 terms of size ~1 with "
+    "cancellation: PyTorch and XLA are each ~1e-6 from the exact sum",
+)
 
 
 def _stat_outputs(prefix: str, running_mean: Any, running_var: Any, num_batches_tracked: Any) -> dict[str, Any]:
-    return {f"{prefix}.running_mean": running_mean, f"{prefix}.running_var": running_var,
-            f"{prefix}.num_batches_tracked": num_batches_tracked}
+    return {
+        f"{prefix}.running_mean": running_mean,
+        f"{prefix}.running_var": running_var,
+        f"{prefix}.num_batches_tracked": num_batches_tracked,
+    }
 
 
 # =============================================================================== the parity grid
@@ -70,8 +81,9 @@ def _stat_outputs(prefix: str, running_mean: Any, running_var: Any, num_batches_
 _PER_CALL = ("y", "dx", "dweight", "dbias", "running_mean", "running_var", "num_batches_tracked")
 
 
-def _stack_calls(per_call: list[dict[str, Any]], stack: Callable[[list[Any]], Any],
-                 names: tuple[str, ...] = _PER_CALL) -> dict[str, Any]:
+def _stack_calls(
+    per_call: list[dict[str, Any]], stack: Callable[[list[Any]], Any], names: tuple[str, ...] = _PER_CALL
+) -> dict[str, Any]:
     """One output per name, stacked over the calls (None when it is None in every call)."""
     stacked = {}
     for name in names:
@@ -101,8 +113,9 @@ def _torch_call_outputs(layer: Any, y: Any, x: Any) -> dict[str, Any]:
     return outputs
 
 
-def _jax_sequence(layer, variables: dict, calls: list[tuple[str, Any, Any]], jit: bool,
-                  mask: Any = None) -> list[tuple[Any, Any, dict, dict]]:
+def _jax_sequence(
+    layer, variables: dict, calls: list[tuple[str, Any, Any]], jit: bool, mask: Any = None
+) -> list[tuple[Any, Any, dict, dict]]:
     """Run ``layer`` over ``(mode, x, cotangent)`` calls; per call ``(y, dx, dparams, variables)``."""
     import jax
     import jax.numpy as jnp
@@ -112,8 +125,9 @@ def _jax_sequence(layer, variables: dict, calls: list[tuple[str, Any, Any]], jit
         rest = {k: v for k, v in variables.items() if k != "params"}
 
         def loss(params, x):
-            y, updates = layer.apply({"params": params, **rest}, x, use_running_average=not train,
-                                     mask=mask, mutable=["batch_stats"])
+            y, updates = layer.apply(
+                {"params": params, **rest}, x, use_running_average=not train, mask=mask, mutable=["batch_stats"]
+            )
             return jnp.sum(y * cotangent), (y, updates)
 
         (_, (y, updates)), (dparams, dx) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, x)
@@ -130,8 +144,13 @@ def _jax_sequence(layer, variables: dict, calls: list[tuple[str, Any, Any]], jit
 
 def _jax_outputs(y, dx, dparams: Mapping, variables: Mapping) -> dict[str, Any]:
     stats = variables.get("batch_stats", {})
-    return {"y": y, "dx": dx, "dweight": dparams.get("weight"), "dbias": dparams.get("bias"),
-            **{name: stats.get(name) for name in ("running_mean", "running_var", "num_batches_tracked")}}
+    return {
+        "y": y,
+        "dx": dx,
+        "dweight": dparams.get("weight"),
+        "dbias": dparams.get("bias"),
+        **{name: stats.get(name) for name in ("running_mean", "running_var", "num_batches_tracked")},
+    }
 
 
 def _with_parameters(variables: dict, inputs: Mapping[str, np.ndarray]) -> dict:
@@ -145,22 +164,48 @@ def _module_cases() -> list[ModuleCase | ErrorCase]:
     """The parity grid, bias=False and PyTorch's error messages, through the generic module runner."""
     cases: list[ModuleCase | ErrorCase] = []
     for seed, (rank, momentum, affine, track) in enumerate(
-            itertools.product((2, 3, 4, 5), (0.1, 0.5, None), (True, False), (True, False)), start=100):
+        itertools.product((2, 3, 4, 5), (0.1, 0.5, None), (True, False), (True, False)), start=100
+    ):
         cls = _TORCH_CLASS[rank]
-        cases.append(ModuleCase(
-            f"torch.nn.{cls}", f"torchsem.nn.{cls}", (_CHANNELS,),
-            {"momentum": momentum, "affine": affine, "track_running_stats": track},
-            inputs=(_GRID_INPUT[rank],), modes=_SEQUENCE, seed=seed, perturb=True,
-            tolerances={"grad weight": _PARAMETER_GRADIENT, "grad bias": _PARAMETER_GRADIENT}))
+        cases.append(
+            ModuleCase(
+                f"torch.nn.{cls}",
+                f"torchsem.nn.{cls}",
+                (_CHANNELS,),
+                {"momentum": momentum, "affine": affine, "track_running_stats": track},
+                inputs=(_GRID_INPUT[rank],),
+                modes=_SEQUENCE,
+                seed=seed,
+                perturb=True,
+                tolerances={"grad weight": _PARAMETER_GRADIENT, "grad bias": _PARAMETER_GRADIENT},
+            )
+        )
     for seed, (rank, track) in enumerate([(2, True), (3, True), (4, True), (5, False)], start=200):
         cls = _TORCH_CLASS[rank]
-        cases.append(ModuleCase(
-            f"torch.nn.{cls}", f"torchsem.nn.{cls}", (_CHANNELS,), {"track_running_stats": track, "bias": False},
-            inputs=(_GRID_INPUT[rank],), modes=_NO_BIAS_SEQUENCE, seed=seed,
-            perturb=True, tolerances={"grad weight": _PARAMETER_GRADIENT}))
+        cases.append(
+            ModuleCase(
+                f"torch.nn.{cls}",
+                f"torchsem.nn.{cls}",
+                (_CHANNELS,),
+                {"track_running_stats": track, "bias": False},
+                inputs=(_GRID_INPUT[rank],),
+                modes=_NO_BIAS_SEQUENCE,
+                seed=seed,
+                perturb=True,
+                tolerances={"grad weight": _PARAMETER_GRADIENT},
+            )
+        )
     for name, (cls, shape, kwargs, train) in _ERRORS.items():
-        cases.append(ErrorCase(f"torch.nn.{cls}", f"torchsem.nn.{cls}", name, kwargs=kwargs, inputs=(shape,),
-                               mode="train" if train else "eval"))
+        cases.append(
+            ErrorCase(
+                f"torch.nn.{cls}",
+                f"torchsem.nn.{cls}",
+                name,
+                kwargs=kwargs,
+                inputs=(shape,),
+                mode="train" if train else "eval",
+            )
+        )
     return cases
 
 
@@ -178,16 +223,20 @@ def _trace_torch(inputs):
     import torch
 
     layer = torch.nn.BatchNorm1d(3)
-    outputs: dict[str, Any] = _stat_outputs("init", layer.running_mean.clone(), layer.running_var.clone(),
-                                            layer.num_batches_tracked.clone())
+    outputs: dict[str, Any] = _stat_outputs(
+        "init", layer.running_mean.clone(), layer.running_var.clone(), layer.num_batches_tracked.clone()
+    )
     for step, (mode, name) in enumerate(_TRACE):
         layer.train(mode == "train")
         with torch.no_grad():
             y = layer(torch.from_numpy(inputs[name]))
         prefix = f"step{step}.{mode}({name})"
         outputs[f"{prefix}.y"] = y
-        outputs.update(_stat_outputs(prefix, layer.running_mean.clone(), layer.running_var.clone(),
-                                     layer.num_batches_tracked.clone()))
+        outputs.update(
+            _stat_outputs(
+                prefix, layer.running_mean.clone(), layer.running_var.clone(), layer.num_batches_tracked.clone()
+            )
+        )
     return outputs
 
 
@@ -206,15 +255,15 @@ def _trace_jax(inputs, jit: bool):
     if jit:
         step = jax.jit(step, static_argnums=2)
     stats = variables["batch_stats"]
-    outputs: dict[str, Any] = _stat_outputs("init", stats["running_mean"], stats["running_var"],
-                                            stats["num_batches_tracked"])
+    outputs: dict[str, Any] = _stat_outputs(
+        "init", stats["running_mean"], stats["running_var"], stats["num_batches_tracked"]
+    )
     for index, (mode, name) in enumerate(_TRACE):
         y, variables = step(variables, inputs[name], mode == "train")
         stats = variables["batch_stats"]
         prefix = f"step{index}.{mode}({name})"
         outputs[f"{prefix}.y"] = y
-        outputs.update(_stat_outputs(prefix, stats["running_mean"], stats["running_var"],
-                                     stats["num_batches_tracked"]))
+        outputs.update(_stat_outputs(prefix, stats["running_mean"], stats["running_var"], stats["num_batches_tracked"]))
     return outputs
 
 
@@ -228,8 +277,7 @@ def _trace_flax(inputs):
     stats = variables["batch_stats"]
     outputs: dict[str, Any] = {"init.running_mean": stats["mean"], "init.running_var": stats["var"]}
     for index, (mode, name) in enumerate(_TRACE):
-        y, updates = layer.apply(variables, inputs[name], use_running_average=mode == "eval",
-                                 mutable=["batch_stats"])
+        y, updates = layer.apply(variables, inputs[name], use_running_average=mode == "eval", mutable=["batch_stats"])
         variables = {**variables, **updates}
         stats = variables["batch_stats"]
         prefix = f"step{index}.{mode}({name})"
@@ -239,19 +287,21 @@ def _trace_flax(inputs):
     return outputs
 
 
-register(Scenario(
-    name="batchnorm/running-mean-trace",
-    section="5. model.eval() and model.train(): the running-mean trace (numpy inputs)",
-    mapping="bn.train(); bn(x) / bn.eval(); bn(x) -> bn.apply(v, x, use_running_average=not train, "
-            "mutable=['batch_stats'])",
-    make_inputs=_trace_inputs,
-    torch_program=_trace_torch,
-    jax_program=_trace_jax,
-    plain_jax_program=_trace_flax,
-    pitfall="flax.linen.BatchNorm updates its running variance with the biased batch variance (divide by n, "
-            "PyTorch: n - 1), takes momentum as the decay (torch 0.1 == flax 0.9), has no momentum=None "
-            "and no num_batches_tracked.",
-))
+register(
+    Scenario(
+        name="batchnorm/running-mean-trace",
+        section="5. model.eval() and model.train(): the running-mean trace (numpy inputs)",
+        mapping="bn.train(); bn(x) / bn.eval(); bn(x) -> bn.apply(v, x, use_running_average=not train, "
+        "mutable=['batch_stats'])",
+        make_inputs=_trace_inputs,
+        torch_program=_trace_torch,
+        jax_program=_trace_jax,
+        plain_jax_program=_trace_flax,
+        pitfall="flax.linen.BatchNorm updates its running variance with the biased batch variance (divide by n, "
+        "PyTorch: n - 1), takes momentum as the decay (torch 0.1 == flax 0.9), has no momentum=None "
+        "and no num_batches_tracked.",
+    )
+)
 
 
 # ============================================================= large mean: fast variance pitfall
@@ -296,18 +346,20 @@ def _large_mean_flax(inputs):
     return {"y": y, "running_mean": updates["batch_stats"]["mean"], "running_var": updates["batch_stats"]["var"]}
 
 
-register(Scenario(
-    name="batchnorm/large-mean",
-    section=_SECTION,
-    mapping="torch.nn.BatchNorm1d(3) on mean 1e4, std 1e-2 inputs -> torchsem.nn.BatchNorm1d(3): two-pass variance",
-    make_inputs=_large_mean_inputs,
-    torch_program=_large_mean_torch,
-    jax_program=_large_mean_jax,
-    plain_jax_program=_large_mean_flax,
-    tolerances={"y": _LARGE_MEAN_OUTPUT},
-    pitfall="flax.linen.BatchNorm's default use_fast_variance=True computes E[x^2] - E[x]^2, which cancels "
-            "catastrophically for a large mean: its normalised outputs are off by order 1-10.",
-))
+register(
+    Scenario(
+        name="batchnorm/large-mean",
+        section=_SECTION,
+        mapping="torch.nn.BatchNorm1d(3) on mean 1e4, std 1e-2 inputs -> torchsem.nn.BatchNorm1d(3): two-pass variance",
+        make_inputs=_large_mean_inputs,
+        torch_program=_large_mean_torch,
+        jax_program=_large_mean_jax,
+        plain_jax_program=_large_mean_flax,
+        tolerances={"y": _LARGE_MEAN_OUTPUT},
+        pitfall="flax.linen.BatchNorm's default use_fast_variance=True computes E[x^2] - E[x]^2, which cancels "
+        "catastrophically for a large mean: its normalised outputs are off by order 1-10.",
+    )
+)
 
 
 # ======================================================================= edge cases
@@ -316,17 +368,21 @@ register(Scenario(
 def _nonfinite_inputs() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(11)
     x = rng.standard_normal((4, 4, 3)).astype(np.float32)
-    x[1, 0, 2] = np.nan           # channel 0: a NaN
-    x[2, 1, 0] = np.inf           # channel 1: +inf
-    x[0, 2, 1] = np.inf           # channel 2: +inf and -inf
-    x[3, 2, 2] = -np.inf          # channel 3 stays finite
-    return {"x": x, "cotangent": rng.standard_normal((4, 4, 3)).astype(np.float32),
-            "running_mean": rng.standard_normal(4).astype(np.float32),
-            "running_var": rng.uniform(0.5, 2.0, 4).astype(np.float32)}
+    x[1, 0, 2] = np.nan  # channel 0: a NaN
+    x[2, 1, 0] = np.inf  # channel 1: +inf
+    x[0, 2, 1] = np.inf  # channel 2: +inf and -inf
+    x[3, 2, 2] = -np.inf  # channel 3 stays finite
+    return {
+        "x": x,
+        "cotangent": rng.standard_normal((4, 4, 3)).astype(np.float32),
+        "running_mean": rng.standard_normal(4).astype(np.float32),
+        "running_var": rng.uniform(0.5, 2.0, 4).astype(np.float32),
+    }
 
 
-def _single_call_torch(make_layer: Callable[[Any], Any], train: bool, load_stats: bool = False,
-                       channels_last: bool = False):
+def _single_call_torch(
+    make_layer: Callable[[Any], Any], train: bool, load_stats: bool = False, channels_last: bool = False
+):
     def program(inputs):
         import torch
 
@@ -347,9 +403,15 @@ def _single_call_torch(make_layer: Callable[[Any], Any], train: bool, load_stats
         if layer.weight is not None:
             outputs.update({"dweight": layer.weight.grad, "dbias": layer.bias.grad})
         if layer.running_mean is not None:
-            outputs.update({"running_mean": layer.running_mean, "running_var": layer.running_var,
-                            "num_batches_tracked": layer.num_batches_tracked})
+            outputs.update(
+                {
+                    "running_mean": layer.running_mean,
+                    "running_var": layer.running_var,
+                    "num_batches_tracked": layer.num_batches_tracked,
+                }
+            )
         return outputs
+
     return program
 
 
@@ -362,68 +424,82 @@ def _single_call_jax(make_layer: Callable[[Any], Any], train: bool, load_stats: 
         layer = make_layer(nn)
         variables = dict(layer.init(jax.random.PRNGKey(0), inputs["x"], use_running_average=True))
         if load_stats:
-            variables["batch_stats"] = {**variables["batch_stats"], "running_mean": inputs["running_mean"],
-                                        "running_var": inputs["running_var"]}
+            variables["batch_stats"] = {
+                **variables["batch_stats"],
+                "running_mean": inputs["running_mean"],
+                "running_var": inputs["running_var"],
+            }
         mode = "train" if train else "eval"
         ((y, dx, dparams, state),) = _jax_sequence(layer, variables, [(mode, inputs["x"], inputs["cotangent"])], jit)
         outputs = {"y": y, "dx": dx}
         if "weight" in dparams:
             outputs.update({"dweight": dparams["weight"], "dbias": dparams["bias"]})
         if "batch_stats" in state:
-            outputs.update({name: state["batch_stats"][name]
-                            for name in ("running_mean", "running_var", "num_batches_tracked")})
+            outputs.update(
+                {name: state["batch_stats"][name] for name in ("running_mean", "running_var", "num_batches_tracked")}
+            )
         return outputs
+
     return program
 
 
 for _train in (True, False):
     _mode = "train" if _train else "eval"
-    register(Scenario(
-        name=f"batchnorm/nonfinite-{_mode}",
-        section=_SECTION,
-        mapping="NaN/Inf inputs propagate through BatchNorm1d exactly as in PyTorch (outputs, stats, grads)",
-        make_inputs=_nonfinite_inputs,
-        torch_program=_single_call_torch(lambda t: t.nn.BatchNorm1d(4),
-                                         _train, load_stats=True),
-        jax_program=_single_call_jax(lambda m: m.BatchNorm1d(4), _train, load_stats=True),
-    ))
+    register(
+        Scenario(
+            name=f"batchnorm/nonfinite-{_mode}",
+            section=_SECTION,
+            mapping="NaN/Inf inputs propagate through BatchNorm1d exactly as in PyTorch (outputs, stats, grads)",
+            make_inputs=_nonfinite_inputs,
+            torch_program=_single_call_torch(lambda t: t.nn.BatchNorm1d(4), _train, load_stats=True),
+            jax_program=_single_call_jax(lambda m: m.BatchNorm1d(4), _train, load_stats=True),
+        )
+    )
 
 
 def _zero_variance_inputs() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(12)
-    return {"x": rng.standard_normal((5, 3, 4)).astype(np.float32),
-            "cotangent": rng.standard_normal((5, 3, 4)).astype(np.float32),
-            "running_mean": np.array([0.5, -1.0, 0.0], np.float32),
-            "running_var": np.array([0.0, 1.0, 2.0], np.float32)}  # channel 0: 1 / sqrt(0 + 0) = inf
+    return {
+        "x": rng.standard_normal((5, 3, 4)).astype(np.float32),
+        "cotangent": rng.standard_normal((5, 3, 4)).astype(np.float32),
+        "running_mean": np.array([0.5, -1.0, 0.0], np.float32),
+        "running_var": np.array([0.0, 1.0, 2.0], np.float32),
+    }  # channel 0: 1 / sqrt(0 + 0) = inf
 
 
-register(Scenario(
-    name="batchnorm/eps0-eval-zero-running-var",
-    section=_SECTION,
-    mapping="torch.nn.BatchNorm1d(3, eps=0).eval() with running_var 0 -> torchsem.nn.BatchNorm1d(3, eps=0), "
-            "use_running_average=True (inf/NaN where PyTorch has them)",
-    make_inputs=_zero_variance_inputs,
-    torch_program=_single_call_torch(lambda t: t.nn.BatchNorm1d(3, eps=0.0), False, load_stats=True),
-    jax_program=_single_call_jax(lambda m: m.BatchNorm1d(3, eps=0.0), False, load_stats=True),
-))
+register(
+    Scenario(
+        name="batchnorm/eps0-eval-zero-running-var",
+        section=_SECTION,
+        mapping="torch.nn.BatchNorm1d(3, eps=0).eval() with running_var 0 -> torchsem.nn.BatchNorm1d(3, eps=0), "
+        "use_running_average=True (inf/NaN where PyTorch has them)",
+        make_inputs=_zero_variance_inputs,
+        torch_program=_single_call_torch(lambda t: t.nn.BatchNorm1d(3, eps=0.0), False, load_stats=True),
+        jax_program=_single_call_jax(lambda m: m.BatchNorm1d(3, eps=0.0), False, load_stats=True),
+    )
+)
 
 
 def _channels_last_inputs() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(13)
-    return {"x": (1.0 + 2.0 * rng.standard_normal((3, 4, 2, 5))).astype(np.float32),
-            "cotangent": rng.standard_normal((3, 4, 2, 5)).astype(np.float32)}
+    return {
+        "x": (1.0 + 2.0 * rng.standard_normal((3, 4, 2, 5))).astype(np.float32),
+        "cotangent": rng.standard_normal((3, 4, 2, 5)).astype(np.float32),
+    }
 
 
 for _train in (True, False):
     _mode = "train" if _train else "eval"
-    register(Scenario(
-        name=f"batchnorm/channels-last-{_mode}",
-        section=_SECTION,
-        mapping="torch.nn.BatchNorm2d(5) on x.movedim(-1, 1) -> torchsem.nn.BatchNorm2d(5, axis=-1) on NHWC x",
-        make_inputs=_channels_last_inputs,
-        torch_program=_single_call_torch(lambda t: t.nn.BatchNorm2d(5, momentum=0.3), _train, channels_last=True),
-        jax_program=_single_call_jax(lambda m: m.BatchNorm2d(5, momentum=0.3, axis=-1), _train),
-    ))
+    register(
+        Scenario(
+            name=f"batchnorm/channels-last-{_mode}",
+            section=_SECTION,
+            mapping="torch.nn.BatchNorm2d(5) on x.movedim(-1, 1) -> torchsem.nn.BatchNorm2d(5, axis=-1) on NHWC x",
+            make_inputs=_channels_last_inputs,
+            torch_program=_single_call_torch(lambda t: t.nn.BatchNorm2d(5, momentum=0.3), _train, channels_last=True),
+            jax_program=_single_call_jax(lambda m: m.BatchNorm2d(5, momentum=0.3, axis=-1), _train),
+        )
+    )
 
 
 # ===================================================================== PyTorch's error messages
@@ -437,8 +513,12 @@ _ERRORS: dict[str, tuple[str, tuple[int, ...], dict[str, Any], bool]] = {
     "wrong-channels-eval": ("BatchNorm1d", (4, 4), {"num_features": 3}, False),
     "wrong-channels-untracked": ("BatchNorm1d", (4, 4), {"num_features": 3, "track_running_stats": False}, True),
     "eps-zero-train": ("BatchNorm1d", (4, 3), {"num_features": 3, "eps": 0.0}, True),
-    "eps-zero-untracked-eval": ("BatchNorm1d", (4, 3), {"num_features": 3, "eps": 0.0, "track_running_stats": False},
-                                False),
+    "eps-zero-untracked-eval": (
+        "BatchNorm1d",
+        (4, 3),
+        {"num_features": 3, "eps": 0.0, "track_running_stats": False},
+        False,
+    ),
     "rank-1d": ("BatchNorm1d", (2, 3, 4, 5), {"num_features": 3}, True),
     "rank-2d": ("BatchNorm2d", (2, 3, 4), {"num_features": 3}, True),
     "rank-3d": ("BatchNorm3d", (2, 3, 4, 4), {"num_features": 3}, True),
@@ -468,13 +548,16 @@ _ZERO_SIZE_CASES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...], dict[st
 def _zero_size_inputs(empty: tuple[int, ...], full: tuple[int, ...], seed: int) -> Callable[[], dict[str, np.ndarray]]:
     def make() -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
-        inputs = {"weight": rng.uniform(0.5, 1.5, 5).astype(np.float32),
-                  "bias": rng.standard_normal(5).astype(np.float32)}
+        inputs = {
+            "weight": rng.uniform(0.5, 1.5, 5).astype(np.float32),
+            "bias": rng.standard_normal(5).astype(np.float32),
+        }
         for i, (_, kind) in enumerate(_ZERO_SIZE_CALLS):
             shape = empty if kind == "empty" else full
             inputs[f"x{i}"] = (0.5 + 1.5 * rng.standard_normal(shape)).astype(np.float32)
             inputs[f"cotangent{i}"] = rng.standard_normal(shape).astype(np.float32)
         return inputs
+
     return make
 
 
@@ -483,8 +566,9 @@ def _stack_zero_size_calls(per_call: list[dict[str, Any]], stack: Callable[[list
     outputs = _stack_calls(per_call, stack, tuple(name for name in _PER_CALL if name not in ("y", "dx")))
     for name in ("y", "dx"):
         for kind in ("empty", "full"):
-            outputs[f"{name}.{kind}"] = stack([values[name] for values, (_, k) in zip(per_call, _ZERO_SIZE_CALLS)
-                                               if k == kind])
+            outputs[f"{name}.{kind}"] = stack(
+                [values[name] for values, (_, k) in zip(per_call, _ZERO_SIZE_CALLS) if k == kind]
+            )
     return outputs
 
 
@@ -502,6 +586,7 @@ def _zero_size_torch(cls: str, kwargs: dict[str, Any]):
             (y * torch.from_numpy(inputs[f"cotangent{i}"])).sum().backward()
             per_call.append(_torch_call_outputs(layer, y, x))
         return _stack_zero_size_calls(per_call, torch.stack)
+
     return program
 
 
@@ -514,32 +599,38 @@ def _zero_size_jax(cls: str, kwargs: dict[str, Any]):
 
         layer = getattr(nn, cls)(5, **kwargs)
         # init on the empty batch itself
-        variables = _with_parameters(dict(layer.init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=False)),
-                                     inputs)
+        variables = _with_parameters(
+            dict(layer.init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=False)), inputs
+        )
         calls = [(mode, inputs[f"x{i}"], inputs[f"cotangent{i}"]) for i, (mode, _) in enumerate(_ZERO_SIZE_CALLS)]
         per_call = [_jax_outputs(*result) for result in _jax_sequence(layer, variables, calls, jit)]
         return _stack_zero_size_calls(per_call, jnp.stack)
+
     return program
 
 
-_ZERO_SIZE_NOTES = (f"Five calls, {', '.join(f'{mode} ({kind})' for mode, kind in _ZERO_SIZE_CALLS)}: y and dx "
-                    "stacked over the empty calls (y.empty, dx.empty) and over the non-empty ones (y.full, dx.full); "
-                    "dweight, dbias and the buffers after each call stacked over all five (None where the layer "
-                    "has none).")
+_ZERO_SIZE_NOTES = (
+    f"Five calls, {', '.join(f'{mode} ({kind})' for mode, kind in _ZERO_SIZE_CALLS)}: y and dx "
+    "stacked over the empty calls (y.empty, dx.empty) and over the non-empty ones (y.full, dx.full); "
+    "dweight, dbias and the buffers after each call stacked over all five (None where the layer "
+    "has none)."
+)
 
 for _seed, (_case, (_cls, _empty, _full, _kwargs)) in enumerate(_ZERO_SIZE_CASES.items()):
     _source = ", ".join(f"{k}={v}" for k, v in _kwargs.items())
-    register(Scenario(
-        name=f"batchnorm/zero-size/{_case}",
-        section=_SECTION,
-        mapping=f"torch.nn.{_cls}(5, {_source}) on a {_empty} batch -> torchsem.nn.{_cls}(5, {_source}): "
-                "an empty output, zero parameter gradients, running statistics kept, the batch counted in train",
-        make_inputs=_zero_size_inputs(_empty, _full, 300 + _seed),
-        torch_program=_zero_size_torch(_cls, _kwargs),
-        jax_program=_zero_size_jax(_cls, _kwargs),
-        tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
-        notes=_ZERO_SIZE_NOTES,
-    ))
+    register(
+        Scenario(
+            name=f"batchnorm/zero-size/{_case}",
+            section=_SECTION,
+            mapping=f"torch.nn.{_cls}(5, {_source}) on a {_empty} batch -> torchsem.nn.{_cls}(5, {_source}): "
+            "an empty output, zero parameter gradients, running statistics kept, the batch counted in train",
+            make_inputs=_zero_size_inputs(_empty, _full, 300 + _seed),
+            torch_program=_zero_size_torch(_cls, _kwargs),
+            jax_program=_zero_size_jax(_cls, _kwargs),
+            tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
+            notes=_ZERO_SIZE_NOTES,
+        )
+    )
 
 
 # ======================================================================= SyncBatchNorm
@@ -559,6 +650,7 @@ def _sync_inputs(mask: list[bool], shape: tuple[int, ...], seed: int) -> Callabl
             cotangent[~inputs["mask"]] = 0  # the loss ignores padded rows, as a masked loss does
             inputs[f"cotangent{i}"] = cotangent
         return inputs
+
     return make
 
 
@@ -580,13 +672,19 @@ def _sync_torch(channels: int):
             x = torch.from_numpy(inputs[f"x{i}"][mask]).requires_grad_(True)  # the real examples only
             y = layer(x)
             (y * torch.from_numpy(inputs[f"cotangent{i}"][mask])).sum().backward()
-            outputs = {"y": y.detach(), "dx": x.grad, "dweight": layer.weight.grad.clone(),
-                       "dbias": layer.bias.grad.clone()}
+            outputs = {
+                "y": y.detach(),
+                "dx": x.grad,
+                "dweight": layer.weight.grad.clone(),
+                "dbias": layer.bias.grad.clone(),
+            }
             layer.zero_grad(set_to_none=True)
-            outputs.update({name: getattr(layer, name).clone()
-                            for name in ("running_mean", "running_var", "num_batches_tracked")})
+            outputs.update(
+                {name: getattr(layer, name).clone() for name in ("running_mean", "running_var", "num_batches_tracked")}
+            )
             per_call.append(outputs)
         return _stack_calls(per_call, torch.stack)
+
     return program
 
 
@@ -602,13 +700,21 @@ def _sync_jax(channels: int, check_vma: bool):
         mesh = Mesh(np.array(devices), ("batch",))
         layer = BatchNorm1d(channels, momentum=0.2, axis_name="batch")
         mask = jnp.asarray(inputs["mask"])
-        variables = {"params": {"weight": jnp.asarray(inputs["weight"]), "bias": jnp.asarray(inputs["bias"])},
-                     "batch_stats": BatchNorm1d(channels).init(jax.random.PRNGKey(0), inputs["x0"],
-                                                               use_running_average=True)["batch_stats"]}
+        variables = {
+            "params": {"weight": jnp.asarray(inputs["weight"]), "bias": jnp.asarray(inputs["bias"])},
+            "batch_stats": BatchNorm1d(channels).init(jax.random.PRNGKey(0), inputs["x0"], use_running_average=True)[
+                "batch_stats"
+            ],
+        }
 
         def local_loss(params, stats, x, mask, cotangent, train):
-            y, updates = layer.apply({"params": params, "batch_stats": stats}, x, use_running_average=not train,
-                                     mask=mask, mutable=["batch_stats"])
+            y, updates = layer.apply(
+                {"params": params, "batch_stats": stats},
+                x,
+                use_running_average=not train,
+                mask=mask,
+                mutable=["batch_stats"],
+            )
             return jnp.sum(y * cotangent).reshape(1), (y, updates["batch_stats"])
 
         sharded = PartitionSpec("batch")
@@ -617,15 +723,18 @@ def _sync_jax(channels: int, check_vma: bool):
         def step(variables, x, cotangent, train):
             def global_loss(params, x):
                 per_device = jax.shard_map(
-                    lambda p, s, x, m, c: local_loss(p, s, x, m, c, train), mesh=mesh,
+                    lambda p, s, x, m, c: local_loss(p, s, x, m, c, train),
+                    mesh=mesh,
                     in_specs=(replicated, replicated, sharded, sharded, sharded),
-                    out_specs=(sharded, (sharded, replicated)), check_vma=check_vma,
+                    out_specs=(sharded, (sharded, replicated)),
+                    check_vma=check_vma,
                 )(params, variables["batch_stats"], x, mask, cotangent)
                 losses, aux = per_device
                 return jnp.sum(losses), aux
 
             (_, (y, stats)), (dparams, dx) = jax.value_and_grad(global_loss, argnums=(0, 1), has_aux=True)(
-                variables["params"], x)
+                variables["params"], x
+            )
             return y, dx, dparams, {"params": variables["params"], "batch_stats": stats}
 
         if jit:
@@ -636,24 +745,43 @@ def _sync_jax(channels: int, check_vma: bool):
             y, dx, dparams, variables = step(variables, inputs[f"x{i}"], inputs[f"cotangent{i}"], mode == "train")
             per_call.append(_jax_outputs(np.asarray(y)[real], np.asarray(dx)[real], dparams, variables))
         return _stack_calls(per_call, jnp.stack)
+
     return program
 
 
 _SYNC_CASES = {
     # 16 examples over the devices; with 8 devices each holds 2 (the mask makes the real counts uneven)
     "even": [True] * 16,
-    "uneven-mask": [True, True, True, False, False, False, True, False, True, True, True, True, False, True,
-                    True, False],
+    "uneven-mask": [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+    ],
 }
 for (_case, _mask), _check in itertools.product(_SYNC_CASES.items(), (True, False)):
-    register(Scenario(
-        name=f"batchnorm/sync/{_case}/check_vma={str(_check).lower()}",
-        section="torchsem.nn.BatchNorm(axis_name=...): SyncBatchNorm under jax.shard_map",
-        mapping="torch.nn.SyncBatchNorm over ranks (== BatchNorm1d on the concatenated real examples) -> "
-                "torchsem.nn.BatchNorm1d(C, axis_name='batch') inside jax.shard_map, mask=real examples",
-        make_inputs=_sync_inputs(_mask, (16, 3, 4), 7 + len(_case)),
-        torch_program=_sync_torch(3),
-        jax_program=_sync_jax(3, _check),
-        tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
-        notes=f"Three calls, {', '.join(_SYNC_SEQUENCE)}; outputs stacked over the calls, real examples only.",
-    ))
+    register(
+        Scenario(
+            name=f"batchnorm/sync/{_case}/check_vma={str(_check).lower()}",
+            section="torchsem.nn.BatchNorm(axis_name=...): SyncBatchNorm under jax.shard_map",
+            mapping="torch.nn.SyncBatchNorm over ranks (== BatchNorm1d on the concatenated real examples) -> "
+            "torchsem.nn.BatchNorm1d(C, axis_name='batch') inside jax.shard_map, mask=real examples",
+            make_inputs=_sync_inputs(_mask, (16, 3, 4), 7 + len(_case)),
+            torch_program=_sync_torch(3),
+            jax_program=_sync_jax(3, _check),
+            tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
+            notes=f"Three calls, {', '.join(_SYNC_SEQUENCE)}; outputs stacked over the calls, real examples only.",
+        )
+    )

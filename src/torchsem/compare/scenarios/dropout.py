@@ -22,6 +22,7 @@ _N = 65536
 def _inputs(seed: int):
     def make() -> dict[str, np.ndarray]:
         return {"x": np.random.default_rng(seed).standard_normal((_N // 256, 256)).astype(np.float32)}
+
     return make
 
 
@@ -44,6 +45,7 @@ def _train_torch(p: float):
         ones = torch.nn.Dropout(p)(torch.ones(_N))  # kept entries are the noise value itself
         scale = ones.max().numpy()
         return {**_summary(inputs["x"], y.numpy(), scale), "scale": scale, "dropped_value": ones.min()}
+
     return program
 
 
@@ -65,11 +67,14 @@ def _train_jax(p: float):
         ones = run(jnp.ones(_N), jax.random.key(1))
         scale = np.asarray(ones.max())
         return {**_summary(inputs["x"], y, scale), "scale": scale, "dropped_value": ones.min()}
+
     return program
 
 
 _TRAIN_TOLERANCES = {
-    "keep_fraction": Tolerance(0.0, 1.5e-2, reason="sampling: two kept fractions of 65536 Bernoulli draws differ by <= 2.8e-3 (1 sd)"),
+    "keep_fraction": Tolerance(
+        0.0, 1.5e-2, reason="sampling: two kept fractions of 65536 Bernoulli draws differ by <= 2.8e-3 (1 sd)"
+    ),
     "kept_minus_x_times_scale": Tolerance(0.0, 0.0, reason="exact: each kept entry is x times the float32 noise value"),
     "scale": Tolerance(0.0, 0.0, reason="exact: the noise value 1/(1-p), rounded to float32 as PyTorch does"),
 }
@@ -77,27 +82,34 @@ _TRAIN_TOLERANCES = {
 
 def _register() -> None:
     for i, p in enumerate((0.1, 0.25, 1 / 3, 0.5, 0.7, 0.9)):
-        register(Scenario(
-            name=f"dropout/train-p={p:.4g}",
-            section=_SECTION,
-            mapping=f"torch.nn.Dropout({p:.4g}) in train() -> torchsem.nn.Dropout({p:.4g}).apply(..., rngs={{'dropout': key}})",
-            make_inputs=_inputs(300 + i),
-            torch_program=_train_torch(p),
-            jax_program=_train_jax(p),
-            tolerances=_TRAIN_TOLERANCES,
-        ))
+        register(
+            Scenario(
+                name=f"dropout/train-p={p:.4g}",
+                section=_SECTION,
+                mapping=f"torch.nn.Dropout({p:.4g}) in train() -> torchsem.nn.Dropout({p:.4g}).apply(..., "
+                f"rngs={{'dropout': key}})",
+                make_inputs=_inputs(300 + i),
+                torch_program=_train_torch(p),
+                jax_program=_train_jax(p),
+                tolerances=_TRAIN_TOLERANCES,
+            )
+        )
     # The deterministic cases through the generic module runner: eval is the identity, p=0 in
     # train too, p=1 zeroes everything (inf, -inf and NaN become NaN: x * 0, as PyTorch).
     nonfinite = Input((4, 16), fixed=(np.inf, -np.inf, np.nan, 0.0))
     dropout = ("torch.nn.Dropout", "torchsem.nn.Dropout")
-    register_module_cases("dropout", _SECTION, [
-        ModuleCase(*dropout, (0.5,), inputs=(nonfinite,), modes=("eval",), seed=310),
-        ModuleCase(*dropout, (1.0,), inputs=(nonfinite,), modes=("eval",), seed=311),
-        ModuleCase(*dropout, (0.0,), inputs=(nonfinite,), modes=("train",), seed=312),
-        ModuleCase(*dropout, (1.0,), inputs=(nonfinite,), modes=("train",), seed=313),
-        ErrorCase(*dropout, "p=1.5", (1.5,)),
-        ErrorCase(*dropout, "p=-0.1", (-0.1,)),
-    ])
+    register_module_cases(
+        "dropout",
+        _SECTION,
+        [
+            ModuleCase(*dropout, (0.5,), inputs=(nonfinite,), modes=("eval",), seed=310),
+            ModuleCase(*dropout, (1.0,), inputs=(nonfinite,), modes=("eval",), seed=311),
+            ModuleCase(*dropout, (0.0,), inputs=(nonfinite,), modes=("train",), seed=312),
+            ModuleCase(*dropout, (1.0,), inputs=(nonfinite,), modes=("train",), seed=313),
+            ErrorCase(*dropout, "p=1.5", (1.5,)),
+            ErrorCase(*dropout, "p=-0.1", (-0.1,)),
+        ],
+    )
 
 
 _register()

@@ -23,8 +23,9 @@ def _target_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return () if len(shape) == 1 else (shape[0], *shape[2:])
 
 
-def _inputs(shape: tuple[int, ...], kind: str, weighted: bool, ignore_index: int, seed: int,
-            target_dtype: Any = np.int64):
+def _inputs(
+    shape: tuple[int, ...], kind: str, weighted: bool, ignore_index: int, seed: int, target_dtype: Any = np.int64
+):
     def make() -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
         n_classes = shape[0] if len(shape) == 1 else shape[1]
@@ -42,6 +43,7 @@ def _inputs(shape: tuple[int, ...], kind: str, weighted: bool, ignore_index: int
         loss_shape = () if len(shape) == 1 else _target_shape(shape)
         inputs["cotangent"] = rng.standard_normal(loss_shape).astype(np.float32)
         return inputs
+
     return make
 
 
@@ -65,6 +67,7 @@ def _torch_program(options: dict[str, Any], with_grad: bool = True):
         if probabilities:
             outputs["dtarget"] = grads[1]
         return outputs
+
     return program
 
 
@@ -95,6 +98,7 @@ def _jax_program(options: dict[str, Any], with_grad: bool = True):
         if probabilities:
             outputs["dtarget"] = grads[1]
         return outputs
+
     return program
 
 
@@ -105,36 +109,49 @@ def _options_name(options: dict[str, Any]) -> str:
 def _register_grid() -> None:
     seed = 400
     for (shape_name, shape), kind, weighted, reduction, smoothing in itertools.product(
-            _SHAPES.items(), ("index", "probs"), (False, True), ("none", "mean", "sum"), (0.0, 0.2)):
+        _SHAPES.items(), ("index", "probs"), (False, True), ("none", "mean", "sum"), (0.0, 0.2)
+    ):
         options = {"reduction": reduction, "label_smoothing": smoothing}
         seed += 1
-        register(Scenario(
-            name=f"cross_entropy/{shape_name}-{kind}-weight={int(weighted)}-{_options_name(options)}",
-            section=_SECTION,
-            mapping=f"F.cross_entropy(x, t, weight, **{options}) -> "
-                    f"torchsem.losses.cross_entropy(x, t, weight, **{options})",
-            make_inputs=_inputs(shape, kind, weighted, -100, seed),
-            torch_program=_torch_program(options),
-            jax_program=_jax_program(options),
-        ))
+        register(
+            Scenario(
+                name=f"cross_entropy/{shape_name}-{kind}-weight={int(weighted)}-{_options_name(options)}",
+                section=_SECTION,
+                mapping=f"F.cross_entropy(x, t, weight, **{options}) -> "
+                f"torchsem.losses.cross_entropy(x, t, weight, **{options})",
+                make_inputs=_inputs(shape, kind, weighted, -100, seed),
+                torch_program=_torch_program(options),
+                jax_program=_jax_program(options),
+            )
+        )
     # A non-default ignore_index that is also a real class.
     for (shape_name, shape), weighted, reduction, smoothing in itertools.product(
-            (("n-c", (4, 5)), ("n-c-d", (3, 5, 2))), (False, True), ("none", "mean", "sum"), (0.0, 0.3)):
+        (("n-c", (4, 5)), ("n-c-d", (3, 5, 2))), (False, True), ("none", "mean", "sum"), (0.0, 0.3)
+    ):
         options = {"ignore_index": 1, "reduction": reduction, "label_smoothing": smoothing}
         seed += 1
-        register(Scenario(
-            name=f"cross_entropy/{shape_name}-index-weight={int(weighted)}-{_options_name(options)}",
-            section=_SECTION,
-            mapping=f"F.cross_entropy(x, t, weight, **{options}) -> "
-                    f"torchsem.losses.cross_entropy(x, t, weight, **{options})",
-            make_inputs=_inputs(shape, "index", weighted, 1, seed),
-            torch_program=_torch_program(options),
-            jax_program=_jax_program(options),
-        ))
+        register(
+            Scenario(
+                name=f"cross_entropy/{shape_name}-index-weight={int(weighted)}-{_options_name(options)}",
+                section=_SECTION,
+                mapping=f"F.cross_entropy(x, t, weight, **{options}) -> "
+                f"torchsem.losses.cross_entropy(x, t, weight, **{options})",
+                make_inputs=_inputs(shape, "index", weighted, 1, seed),
+                torch_program=_torch_program(options),
+                jax_program=_jax_program(options),
+            )
+        )
 
 
-def _fixed(name: str, x: np.ndarray, target: np.ndarray, options: dict[str, Any], weight: np.ndarray | None = None,
-           note: str = "", with_grad: bool = True) -> None:
+def _fixed(
+    name: str,
+    x: np.ndarray,
+    target: np.ndarray,
+    options: dict[str, Any],
+    weight: np.ndarray | None = None,
+    note: str = "",
+    with_grad: bool = True,
+) -> None:
     def make() -> dict[str, np.ndarray]:
         inputs = {"x": x, "target": target}
         if weight is not None:
@@ -143,39 +160,66 @@ def _fixed(name: str, x: np.ndarray, target: np.ndarray, options: dict[str, Any]
         inputs["cotangent"] = np.ones(reduced_shape, np.float32)
         return inputs
 
-    register(Scenario(
-        name=f"cross_entropy/{name}",
-        section=_SECTION,
-        mapping=f"F.cross_entropy(**{options}) -> torchsem.losses.cross_entropy(**{options})",
-        make_inputs=make,
-        torch_program=_torch_program(options, with_grad),
-        jax_program=_jax_program(options, with_grad),
-        notes=note,
-    ))
+    register(
+        Scenario(
+            name=f"cross_entropy/{name}",
+            section=_SECTION,
+            mapping=f"F.cross_entropy(**{options}) -> torchsem.losses.cross_entropy(**{options})",
+            make_inputs=make,
+            torch_program=_torch_program(options, with_grad),
+            jax_program=_jax_program(options, with_grad),
+            notes=note,
+        )
+    )
 
 
 def _register_edges() -> None:
     rng = np.random.default_rng(450)
     x = rng.standard_normal((3, 5)).astype(np.float32)
-    _fixed("all-ignored-mean", x, np.full(3, -100, np.int64), {"reduction": "mean"},
-           note="Every target ignored: the mean is 0/0 = NaN, as in PyTorch.")
-    _fixed("all-ignored-smoothing-weight-mean", x, np.full(3, -100, np.int64), {"label_smoothing": 0.1},
-           weight=np.linspace(0.5, 1.5, 5).astype(np.float32))
+    _fixed(
+        "all-ignored-mean",
+        x,
+        np.full(3, -100, np.int64),
+        {"reduction": "mean"},
+        note="Every target ignored: the mean is 0/0 = NaN, as in PyTorch.",
+    )
+    _fixed(
+        "all-ignored-smoothing-weight-mean",
+        x,
+        np.full(3, -100, np.int64),
+        {"label_smoothing": 0.1},
+        weight=np.linspace(0.5, 1.5, 5).astype(np.float32),
+    )
     _fixed("all-ignored-sum", x, np.full(3, -100, np.int64), {"reduction": "sum"})
-    _fixed("empty-batch-mean", np.zeros((0, 5), np.float32), np.zeros(0, np.int64), {"reduction": "mean"},
-           note="An empty batch: mean is NaN, sum 0, as in PyTorch.")
+    _fixed(
+        "empty-batch-mean",
+        np.zeros((0, 5), np.float32),
+        np.zeros(0, np.int64),
+        {"reduction": "mean"},
+        note="An empty batch: mean is NaN, sum 0, as in PyTorch.",
+    )
     _fixed("empty-batch-sum", np.zeros((0, 5), np.float32), np.zeros(0, np.int64), {"reduction": "sum"})
     _fixed("empty-batch-none", np.zeros((0, 5), np.float32), np.zeros(0, np.int64), {"reduction": "none"})
     _fixed("empty-batch-probs-mean", np.zeros((0, 5), np.float32), np.zeros((0, 5), np.float32), {"reduction": "mean"})
     _fixed("uint8-targets", x, np.array([0, 4, 2], np.uint8), {})
-    _fixed("unbatched-one-element-target", x[0], np.array([3], np.int64), {"reduction": "none"},
-           note="PyTorch treats a (1,) target of a (C,) input as a scalar target in the forward pass; its "
-                "backward raises 'size mismatch (got input: [5], target: [1])', so only the loss is compared.",
-           with_grad=False)
+    _fixed(
+        "unbatched-one-element-target",
+        x[0],
+        np.array([3], np.int64),
+        {"reduction": "none"},
+        note="PyTorch treats a (1,) target of a (C,) input as a scalar target in the forward pass; its "
+        "backward raises 'size mismatch (got input: [5], target: [1])', so only the loss is compared.",
+        with_grad=False,
+    )
     _fixed("full-smoothing", x, np.array([0, 4, 2], np.int64), {"label_smoothing": 1.0})
     _fixed("full-smoothing-probs", x, np.full((3, 5), 0.2, np.float32), {"label_smoothing": 1.0})
-    _fixed("the-document", rng.standard_normal((3, 4)).astype(np.float32), np.array([1, 1, 1], np.int64), {},
-           note="nn.CrossEntropyLoss()(output, target) with the document's (3, 4) logits and targets [1, 1, 1].")
+    _fixed(
+        "the-document",
+        rng.standard_normal((3, 4)).astype(np.float32),
+        np.array([1, 1, 1], np.int64),
+        {},
+        note="nn.CrossEntropyLoss()(output, target) with the document's (3, 4) logits and targets [1, 1, 1].",
+    )
     big = rng.standard_normal((4, 6)).astype(np.float32)
     big[0] *= 60.0  # large logits: log_softmax must subtract the max
     _fixed("large-logits", big, np.array([0, 5, 2, 3], np.int64), {"label_smoothing": 0.05})
@@ -187,8 +231,10 @@ def _error_torch(x_shape, target: np.ndarray, options: dict[str, Any], weight_sh
         import torch.nn.functional as F
 
         weight = torch.ones(weight_shape) if weight_shape is not None else None
-        return error_outputs(lambda: F.cross_entropy(torch.zeros(x_shape), torch.from_numpy(target), weight=weight,
-                                                     **options))
+        return error_outputs(
+            lambda: F.cross_entropy(torch.zeros(x_shape), torch.from_numpy(target), weight=weight, **options)
+        )
+
     return program
 
 
@@ -200,8 +246,15 @@ def _error_jax(x_shape, target: np.ndarray, options: dict[str, Any], weight_shap
         # in the jit run; under jax.jit an out-of-range class index cannot raise (it gives NaN).
         weight = np.ones(weight_shape, np.float32) if weight_shape is not None else None
         t = target.astype(np.int32) if target.dtype == np.int64 else target
-        return error_outputs(lambda: cross_entropy(np.zeros(x_shape, np.float32), t, weight=weight,  # type: ignore[arg-type]
-                                                   **options))  # numpy arrays on purpose: the checks are eager
+        return error_outputs(
+            lambda: cross_entropy(
+                np.zeros(x_shape, np.float32),
+                t,
+                weight=weight,  # type: ignore[arg-type]
+                **options,
+            )
+        )  # numpy arrays on purpose: the checks are eager
+
     return program
 
 
@@ -224,13 +277,16 @@ def _register_errors() -> None:
         "label-smoothing-above-1": ((3, 5), np.array([0, 1, 1]), {"label_smoothing": 1.5}, None),
     }
     for case, (x_shape, target, options, weight_shape) in cases.items():
-        register(Scenario(
-            name=f"cross_entropy/error-{case}",
-            section=_SECTION,
-            mapping="F.cross_entropy raises -> torchsem.losses.cross_entropy raises the same error type and message",
-            torch_program=_error_torch(x_shape, target, options, weight_shape),
-            jax_program=_error_jax(x_shape, target, options, weight_shape),
-        ))
+        register(
+            Scenario(
+                name=f"cross_entropy/error-{case}",
+                section=_SECTION,
+                mapping="F.cross_entropy raises -> torchsem.losses.cross_entropy raises the same error type "
+                "and message",
+                torch_program=_error_torch(x_shape, target, options, weight_shape),
+                jax_program=_error_jax(x_shape, target, options, weight_shape),
+            )
+        )
 
 
 _register_grid()

@@ -31,6 +31,7 @@ def _inputs(seed: int, batches: int = 1, batch_size: int = 3):
             inputs[f"x{i}"] = rng.standard_normal((batch_size, 3, 8)).astype(np.float32)
             inputs[f"target{i}"] = rng.integers(0, 4, batch_size).astype(np.int64)
         return inputs
+
     return make
 
 
@@ -40,6 +41,7 @@ def _state_of(inputs) -> dict[str, np.ndarray]:
 
 # --- PyTorch side -------------------------------------------------------------------------
 
+
 def _torch_model(inputs, detach: bool = False):
     from .._torch_net import torch_net
 
@@ -47,9 +49,11 @@ def _torch_model(inputs, detach: bool = False):
 
 
 def _torch_stats(model, suffix: str = "") -> dict:
-    return {f"running_mean{suffix}": model.bn1.running_mean.clone(),
-            f"running_var{suffix}": model.bn1.running_var.clone(),
-            f"num_batches_tracked{suffix}": model.bn1.num_batches_tracked.clone()}
+    return {
+        f"running_mean{suffix}": model.bn1.running_mean.clone(),
+        f"running_var{suffix}": model.bn1.running_var.clone(),
+        f"num_batches_tracked{suffix}": model.bn1.num_batches_tracked.clone(),
+    }
 
 
 def _torch_step(train: bool, detach: bool = False):
@@ -69,6 +73,7 @@ def _torch_step(train: bool, detach: bool = False):
         if not detach:
             outputs["x.grad"] = x.grad
         return {**outputs, **_torch_stats(model)}
+
     return program
 
 
@@ -87,14 +92,18 @@ def _torch_trace(inputs):
 
 # --- JAX side -----------------------------------------------------------------------------
 
+
 def _jax_variables(inputs):
     return net_variables(_state_of(inputs))
 
 
 def _jax_stats(batch_stats, suffix: str = "") -> dict:
     stats = batch_stats["bn1"]
-    return {f"running_mean{suffix}": stats["running_mean"], f"running_var{suffix}": stats["running_var"],
-            f"num_batches_tracked{suffix}": stats["num_batches_tracked"]}
+    return {
+        f"running_mean{suffix}": stats["running_mean"],
+        f"running_var{suffix}": stats["running_var"],
+        f"num_batches_tracked{suffix}": stats["num_batches_tracked"],
+    }
 
 
 def _jax_step(train: bool, detach: bool = False):
@@ -109,16 +118,19 @@ def _jax_step(train: bool, detach: bool = False):
 
         def step(params, batch_stats, x, target):
             def loss_fn(params, x):
-                output, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, train=train,
-                                              mutable=["batch_stats"])
+                output, updates = model.apply(
+                    {"params": params, "batch_stats": batch_stats}, x, train=train, mutable=["batch_stats"]
+                )
                 return cross_entropy(output, target), (output, updates["batch_stats"])
 
-            (loss, (output, new_stats)), (grads, x_grad) = jax.value_and_grad(
-                loss_fn, argnums=(0, 1), has_aux=True)(params, x)
+            (loss, (output, new_stats)), (grads, x_grad) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+                params, x
+            )
             return output, loss, grads, x_grad, new_stats
 
         output, loss, grads, x_grad, new_stats = jitted(step, jit)(
-            variables["params"], variables["batch_stats"], inputs["x0"], inputs["target0"].astype(np.int32))
+            variables["params"], variables["batch_stats"], inputs["x0"], inputs["target0"].astype(np.int32)
+        )
         outputs = {"output": output, "loss": loss}
         names = ("fc1.weight", "fc1.bias") if detach else _PARAMS
         for name in names:
@@ -127,6 +139,7 @@ def _jax_step(train: bool, detach: bool = False):
         if not detach:
             outputs["x.grad"] = x_grad
         return {**outputs, **_jax_stats(new_stats)}
+
     return program
 
 
@@ -153,6 +166,7 @@ def _jax_trace(inputs, jit: bool):
 
 
 # --- state_dict conversion ------------------------------------------------------------------
+
 
 def _torch_round_trip(inputs):
     state = _torch_model(inputs).state_dict()
@@ -197,6 +211,7 @@ def _torch_strict(strict: bool):
         model = _torch_model(inputs)
         bad = {k: torch.from_numpy(v) for k, v in _bad_state(inputs).items()}
         return _load_error(lambda: model.load_state_dict(bad, strict=strict))
+
     return program
 
 
@@ -207,72 +222,88 @@ def _jax_strict(strict: bool):
         # A host-side conversion: no tracing involved, jit or not.
         variables = _jax_variables(inputs)
         return _load_error(lambda: load_torch_state_dict(variables, _bad_state(inputs), strict=strict))
+
     return program
 
 
 def _register() -> None:
-    register(Scenario(
-        name="net/train-step",
-        section=_SECTION,
-        mapping="model.train(); loss_fn(model(x), t).backward() -> "
-                "jax.value_and_grad of cross_entropy(Net().apply(v, x, train=True, mutable=['batch_stats']), t)",
-        make_inputs=_inputs(500),
-        torch_program=_torch_step(train=True),
-        jax_program=_jax_step(train=True),
-        notes="Every parameter's gradient, the input's gradient and the running statistics after one step.",
-    ))
-    register(Scenario(
-        name="net/eval-step",
-        section=_SECTION,
-        mapping="model.eval(); loss_fn(model(x), t).backward() -> "
-                "jax.value_and_grad of cross_entropy(Net().apply(v, x, train=False), t)",
-        make_inputs=_inputs(501),
-        torch_program=_torch_step(train=False),
-        jax_program=_jax_step(train=False),
-        notes="eval mode still has gradients (section 5); bn1 uses and keeps its running statistics.",
-    ))
-    register(Scenario(
-        name="net/detach-train-step",
-        section=_SECTION,
-        mapping="x = x.detach() after the reshape -> Net(detach=True) (jax.lax.stop_gradient)",
-        make_inputs=_inputs(502),
-        torch_program=_torch_step(train=True, detach=True),
-        jax_program=_jax_step(train=True, detach=True),
-        notes="fc1's gradients; bn1's are None in PyTorch (torchsem.autograd reports that; see the document family).",
-    ))
-    register(Scenario(
-        name="net/running-stats-trace",
-        section=_SECTION,
-        mapping="model.train()/model.eval() over x1, x2, x3, x4, x1, x2 -> apply(train=True, mutable=['batch_stats']) "
-                "/ apply(train=False)",
-        make_inputs=_inputs(503, batches=4, batch_size=1),
-        torch_program=_torch_trace,
-        jax_program=_jax_trace,
-        notes="The document's sequence (section 5) with batches of one (1, 3, 8) input: eval steps leave the "
-              "running statistics unchanged.",
-    ))
-    register(Scenario(
-        name="net/state-dict-round-trip",
-        section=_SECTION,
-        mapping="model.state_dict() -> torchsem.convert.to_torch_state_dict(load_torch_state_dict(variables, sd))",
-        make_inputs=_inputs(504),
-        torch_program=_torch_round_trip,
-        jax_program=_jax_round_trip,
-        rtol=0.0,
-        atol=0.0,
-        notes="Keys, order, dtypes and values, bit for bit.",
-    ))
-    for strict in (True, False):
-        register(Scenario(
-            name=f"net/load-state-dict-errors-strict={int(strict)}",
+    register(
+        Scenario(
+            name="net/train-step",
             section=_SECTION,
-            mapping=f"model.load_state_dict(bad, strict={strict}) -> load_torch_state_dict(variables, bad, strict={strict})",
-            make_inputs=_inputs(505),
-            torch_program=_torch_strict(strict),
-            jax_program=_jax_strict(strict),
-            notes="Missing, unexpected and misshaped keys listed in one error, in PyTorch's words and order "
-                  "(size mismatches are errors even with strict=False).",
-        ))
+            mapping="model.train(); loss_fn(model(x), t).backward() -> "
+            "jax.value_and_grad of cross_entropy(Net().apply(v, x, train=True, mutable=['batch_stats']), t)",
+            make_inputs=_inputs(500),
+            torch_program=_torch_step(train=True),
+            jax_program=_jax_step(train=True),
+            notes="Every parameter's gradient, the input's gradient and the running statistics after one step.",
+        )
+    )
+    register(
+        Scenario(
+            name="net/eval-step",
+            section=_SECTION,
+            mapping="model.eval(); loss_fn(model(x), t).backward() -> "
+            "jax.value_and_grad of cross_entropy(Net().apply(v, x, train=False), t)",
+            make_inputs=_inputs(501),
+            torch_program=_torch_step(train=False),
+            jax_program=_jax_step(train=False),
+            notes="eval mode still has gradients (section 5); bn1 uses and keeps its running statistics.",
+        )
+    )
+    register(
+        Scenario(
+            name="net/detach-train-step",
+            section=_SECTION,
+            mapping="x = x.detach() after the reshape -> Net(detach=True) (jax.lax.stop_gradient)",
+            make_inputs=_inputs(502),
+            torch_program=_torch_step(train=True, detach=True),
+            jax_program=_jax_step(train=True, detach=True),
+            notes="fc1's gradients; bn1's are None in PyTorch (torchsem.autograd reports that; see the "
+            "document family).",
+        )
+    )
+    register(
+        Scenario(
+            name="net/running-stats-trace",
+            section=_SECTION,
+            mapping="model.train()/model.eval() over x1, x2, x3, x4, x1, x2 -> apply(train=True, "
+            "mutable=['batch_stats']) "
+            "/ apply(train=False)",
+            make_inputs=_inputs(503, batches=4, batch_size=1),
+            torch_program=_torch_trace,
+            jax_program=_jax_trace,
+            notes="The document's sequence (section 5) with batches of one (1, 3, 8) input: eval steps leave the "
+            "running statistics unchanged.",
+        )
+    )
+    register(
+        Scenario(
+            name="net/state-dict-round-trip",
+            section=_SECTION,
+            mapping="model.state_dict() -> torchsem.convert.to_torch_state_dict(load_torch_state_dict(variables, sd))",
+            make_inputs=_inputs(504),
+            torch_program=_torch_round_trip,
+            jax_program=_jax_round_trip,
+            rtol=0.0,
+            atol=0.0,
+            notes="Keys, order, dtypes and values, bit for bit.",
+        )
+    )
+    for strict in (True, False):
+        register(
+            Scenario(
+                name=f"net/load-state-dict-errors-strict={int(strict)}",
+                section=_SECTION,
+                mapping=f"model.load_state_dict(bad, strict={strict}) -> load_torch_state_dict(variables, "
+                f"bad, strict={strict})",
+                make_inputs=_inputs(505),
+                torch_program=_torch_strict(strict),
+                jax_program=_jax_strict(strict),
+                notes="Missing, unexpected and misshaped keys listed in one error, in PyTorch's words and order "
+                "(size mismatches are errors even with strict=False).",
+            )
+        )
 
 
 _register()

@@ -61,16 +61,18 @@ def _state_keys(kind: str, options: Mapping[str, Any]) -> tuple[str, ...]:
     return keys if options.get("amsgrad", False) else keys[:-1]
 
 
-def _record(outputs: dict[str, list], params: list[np.ndarray], state: Mapping[int, Mapping[str, Any]],
-            keys: tuple[str, ...]) -> None:
+def _record(
+    outputs: dict[str, list], params: list[np.ndarray], state: Mapping[int, Mapping[str, Any]], keys: tuple[str, ...]
+) -> None:
     for index, value in enumerate(params):
         outputs[f"param{index}"].append(np.array(value, np.float32, copy=True))  # PyTorch updates in place
         entry = state.get(index)
         outputs[f"has_state{index}"].append(entry is not None)
         for key in keys:
             shape = () if key == "step" else np.shape(value)
-            outputs[f"{key}{index}"].append(np.zeros(shape, np.float32) if entry is None
-                                            else np.array(entry[key], copy=True))
+            outputs[f"{key}{index}"].append(
+                np.zeros(shape, np.float32) if entry is None else np.array(entry[key], copy=True)
+            )
 
 
 def _new_outputs(keys: tuple[str, ...]) -> dict[str, list]:
@@ -89,6 +91,7 @@ def _stack(outputs: dict[str, list]) -> dict[str, np.ndarray]:
 
 def _torch_grid(kind: str, options: Mapping[str, Any], scheduler: bool = False):
     """PyTorch's optimizer over the grid's steps; with ``scheduler``, ExponentialLR(gamma=0.5) after each step."""
+
     def program(inputs):
         import torch
 
@@ -105,8 +108,10 @@ def _torch_grid(kind: str, options: Mapping[str, Any], scheduler: bool = False):
             optimizer.step()
             if schedule is not None:
                 schedule.step()
-            state = {i: {k: v.detach().numpy() for k, v in entry.items()}
-                     for i, entry in optimizer.state_dict()["state"].items()}
+            state = {
+                i: {k: v.detach().numpy() for k, v in entry.items()}
+                for i, entry in optimizer.state_dict()["state"].items()
+            }
             _record(outputs, [p.detach().numpy() for p in params], state, keys)
         return _stack(outputs)
 
@@ -134,8 +139,10 @@ def _jax_grid(kind: str, options: Mapping[str, Any], via: str):
         keys = _state_keys("sgd" if kind == "sgd" else "adam", options)
         outputs = _new_outputs(keys)
         for step in range(STEPS):
-            grads = [jnp.asarray(inputs[f"grads{i}"][step]) if inputs["has_grad"][step, i] else None
-                     for i in range(len(SHAPES))]
+            grads = [
+                jnp.asarray(inputs[f"grads{i}"][step]) if inputs["has_grad"][step, i] else None
+                for i in range(len(SHAPES))
+            ]
             params, state = one_step(params, state, grads)
             _record(outputs, [np.asarray(p) for p in params], optim.state_dict(state), keys)
         return _stack(outputs)
@@ -156,28 +163,37 @@ def _case_name(options: Mapping[str, Any]) -> str:
 
 _SQRT_TOLERANCE_REASON = (
     "PyTorch's CPU sqrt goes through MKL VML (VML_HA), which is not correctly rounded (about 1% of float32 "
-    "inputs one ulp away); XLA's sqrt is; parameters then differ in the last bit")
+    "inputs one ulp away); XLA's sqrt is; parameters then differ in the last bit"
+)
 
 
 def _register_grid(kind: str, options: dict[str, Any], seed: int, via: str = "step") -> None:
     name = f"optim/{kind}/{_case_name(options)}" + ("/optax-update" if via == "update" else "")
     torch_call = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[kind]
     arguments = ", ".join(f"{k}={v!r}" for k, v in options.items())
-    jax_call = ("params, state = torchsem.optim.step(tx, grads, state, params)" if via == "step"
-                else "updates, state = tx.update(grads, state, params); optax.apply_updates(params, updates)")
-    register(Scenario(
-        name=name,
-        section="torchsem.optim",
-        mapping=f"torch.optim.{torch_call}(params, {arguments}).step() -> "
-                f"torchsem.optim.{kind}({arguments}); {jax_call}",
-        make_inputs=lambda: _grid_inputs(seed),
-        torch_program=_torch_grid(kind, options),
-        jax_program=_jax_grid(kind, options, via),
-        notes="20 steps; None gradients (skipped), a zero gradient (not skipped), a parameter frozen for steps "
-              "5-10, a parameter whose state starts at step 4. "
-              + ("Adam's parameters may differ in the last bit: " + _SQRT_TOLERANCE_REASON if kind != "sgd" else
-                 "SGD's parameters and buffers are PyTorch's bit for bit with torchsem.optim.step."),
-    ))
+    jax_call = (
+        "params, state = torchsem.optim.step(tx, grads, state, params)"
+        if via == "step"
+        else "updates, state = tx.update(grads, state, params); optax.apply_updates(params, updates)"
+    )
+    register(
+        Scenario(
+            name=name,
+            section="torchsem.optim",
+            mapping=f"torch.optim.{torch_call}(params, {arguments}).step() -> "
+            f"torchsem.optim.{kind}({arguments}); {jax_call}",
+            make_inputs=lambda: _grid_inputs(seed),
+            torch_program=_torch_grid(kind, options),
+            jax_program=_jax_grid(kind, options, via),
+            notes="20 steps; None gradients (skipped), a zero gradient (not skipped), a parameter frozen for steps "
+            "5-10, a parameter whose state starts at step 4. "
+            + (
+                "Adam's parameters may differ in the last bit: " + _SQRT_TOLERANCE_REASON
+                if kind != "sgd"
+                else "SGD's parameters and buffers are PyTorch's bit for bit with torchsem.optim.step."
+            ),
+        )
+    )
 
 
 def _sgd_grid() -> list[dict[str, Any]]:
@@ -186,8 +202,16 @@ def _sgd_grid() -> list[dict[str, Any]]:
         for maximize in (False, True):
             cases.append(dict(lr=0.1, weight_decay=weight_decay, maximize=maximize))
             for dampening, nesterov in ((0.0, False), (0.0, True), (0.5, False)):
-                cases.append(dict(lr=0.1, momentum=0.9, dampening=dampening, nesterov=nesterov,
-                                  weight_decay=weight_decay, maximize=maximize))
+                cases.append(
+                    dict(
+                        lr=0.1,
+                        momentum=0.9,
+                        dampening=dampening,
+                        nesterov=nesterov,
+                        weight_decay=weight_decay,
+                        maximize=maximize,
+                    )
+                )
     return cases
 
 
@@ -196,8 +220,9 @@ def _adam_grid() -> list[dict[str, Any]]:
     for weight_decay in (0.0, 0.1):
         for amsgrad in (False, True):
             for maximize in (False, True):
-                cases.append(dict(lr=0.05, betas=(0.9, 0.999), weight_decay=weight_decay, amsgrad=amsgrad,
-                                  maximize=maximize))
+                cases.append(
+                    dict(lr=0.05, betas=(0.9, 0.999), weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+                )
     # beta1 = 0.5 takes lerp's other branch (weight 1 - beta1 >= 0.5: end + (w - 1) * (end - start)).
     cases.append(dict(lr=0.05, betas=(0.5, 0.9), weight_decay=0.1, amsgrad=True, maximize=False))
     cases.append(dict(lr=0.05, betas=(0.5, 0.9), weight_decay=0.0, amsgrad=False, maximize=True))
@@ -239,11 +264,13 @@ _ADAM_BAD: dict[str, dict[str, Any]] = {
 def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
     torch_call = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[kind]
     for case, options in cases.items():
+
         def torch_program(inputs, options=options):
             import torch
 
-            return error_outputs(lambda: getattr(torch.optim, torch_call)([torch.nn.Parameter(torch.zeros(2))],
-                                                                         **options))
+            return error_outputs(
+                lambda: getattr(torch.optim, torch_call)([torch.nn.Parameter(torch.zeros(2))], **options)
+            )
 
         def jax_program(inputs, jit, options=options):
             from torchsem import optim
@@ -251,14 +278,16 @@ def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
             return error_outputs(lambda: getattr(optim, kind)(**options))  # checked when built, before any trace
 
         arguments = ", ".join(f"{k}={v!r}" for k, v in options.items())
-        register(Scenario(
-            name=f"optim/errors/{kind}/{case}",
-            section="torchsem.optim",
-            mapping=f"torch.optim.{torch_call}(params, {arguments}) -> torchsem.optim.{kind}({arguments}): "
-                    "the same error type and text (or none)",
-            torch_program=torch_program,
-            jax_program=jax_program,
-        ))
+        register(
+            Scenario(
+                name=f"optim/errors/{kind}/{case}",
+                section="torchsem.optim",
+                mapping=f"torch.optim.{torch_call}(params, {arguments}) -> torchsem.optim.{kind}({arguments}): "
+                "the same error type and text (or none)",
+                torch_program=torch_program,
+                jax_program=jax_program,
+            )
+        )
 
 
 _register_errors("sgd", _SGD_BAD)
@@ -267,6 +296,7 @@ _register_errors("adamw", _ADAM_BAD)
 
 
 # ------------------------------------------------------------------------ learning-rate schedule
+
 
 def _register_schedule(kind: str, options: dict[str, Any], seed: int) -> None:
     def jax_options():
@@ -277,17 +307,19 @@ def _register_schedule(kind: str, options: dict[str, Any], seed: int) -> None:
     def jax_program(inputs, jit):
         return _jax_grid(kind, jax_options(), "step")(inputs, jit)
 
-    register(Scenario(
-        name=f"optim/schedule/{kind}",
-        section="torchsem.optim",
-        mapping=f"torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5), scheduler.step() after opt.step() -> "
-                f"torchsem.optim.{kind}(lr=optax.exponential_decay({options['lr']}, 1, 0.5))",
-        make_inputs=lambda: _grid_inputs(seed),
-        torch_program=_torch_grid(kind, options, scheduler=True),
-        jax_program=jax_program,
-        notes="A schedule is called with the number of previous updates (0 first), as a PyTorch scheduler "
-              "stepped after every optimizer.step(); Adam then divides lr_t / (1 - beta1**t) in float32.",
-    ))
+    register(
+        Scenario(
+            name=f"optim/schedule/{kind}",
+            section="torchsem.optim",
+            mapping=f"torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5), scheduler.step() after opt.step() -> "
+            f"torchsem.optim.{kind}(lr=optax.exponential_decay({options['lr']}, 1, 0.5))",
+            make_inputs=lambda: _grid_inputs(seed),
+            torch_program=_torch_grid(kind, options, scheduler=True),
+            jax_program=jax_program,
+            notes="A schedule is called with the number of previous updates (0 first), as a PyTorch scheduler "
+            "stepped after every optimizer.step(); Adam then divides lr_t / (1 - beta1**t) in float32.",
+        )
+    )
 
 
 _register_schedule("sgd", dict(lr=0.1, momentum=0.9, weight_decay=0.1), seed=400)
@@ -322,8 +354,9 @@ def _masked_jax(inputs, jit):
 
     params = {"w": jnp.float32(_W), "b": jnp.float32(_B)}
     tx = optim.freeze(optim.sgd(lr=0.1), "w")  # the positional argument is the frozen set
-    grad = autograd.grad(lambda p: _squared_error(p["w"], p["b"]),
-                         requires_grad=autograd.requires_grad_mask(params, frozen="w"))
+    grad = autograd.grad(
+        lambda p: _squared_error(p["w"], p["b"]), requires_grad=autograd.requires_grad_mask(params, frozen="w")
+    )
 
     def run(params):
         grads = grad(params)  # w does not require grad: its gradient is None, as PyTorch's w.grad
@@ -347,21 +380,23 @@ def _masked_plain(inputs):
     return {"w": new["w"], "b": new["b"], "w_grad": grads["w"], "b_grad": grads["b"]}
 
 
-register(Scenario(
-    name="optim/freeze/masked-pitfall",
-    section="1. requires_grad=False on a parameter (example one)",
-    mapping="w.requires_grad = False; loss.backward(); SGD([w, b]).step() -> "
-            "torchsem.autograd.grad(loss, requires_grad=requires_grad_mask(params, frozen='w')) + "
-            "torchsem.optim.freeze(sgd(0.1), 'w') (not optax.masked, which adds the raw gradient to w: 1 -> 4)",
-    make_inputs=dict,
-    torch_program=_masked_torch,
-    jax_program=_masked_jax,
-    plain_jax_program=_masked_plain,
-    in_report=True,
-    notes="Squared error (w*x + b - y)**2 at w=1, b=0, x=1, y=-0.5: dloss/dw = dloss/db = 3. PyTorch leaves the "
-          "frozen w at 1 and moves b to -0.3; optax.masked(optax.sgd(0.1), {w: False, b: True}) passes w's raw "
-          "gradient through as its update, so optax.apply_updates moves w from 1 to 4 (uphill).",
-))
+register(
+    Scenario(
+        name="optim/freeze/masked-pitfall",
+        section="1. requires_grad=False on a parameter (example one)",
+        mapping="w.requires_grad = False; loss.backward(); SGD([w, b]).step() -> "
+        "torchsem.autograd.grad(loss, requires_grad=requires_grad_mask(params, frozen='w')) + "
+        "torchsem.optim.freeze(sgd(0.1), 'w') (not optax.masked, which adds the raw gradient to w: 1 -> 4)",
+        make_inputs=dict,
+        torch_program=_masked_torch,
+        jax_program=_masked_jax,
+        plain_jax_program=_masked_plain,
+        in_report=True,
+        notes="Squared error (w*x + b - y)**2 at w=1, b=0, x=1, y=-0.5: dloss/dw = dloss/db = 3. PyTorch leaves the "
+        "frozen w at 1 and moves b to -0.3; optax.masked(optax.sgd(0.1), {w: False, b: True}) passes w's raw "
+        "gradient through as its update, so optax.apply_updates moves w from 1 to 4 (uphill).",
+    )
+)
 
 
 def _adam_freeze_torch(inputs):
@@ -429,18 +464,21 @@ def _adam_freeze_plain(inputs):
     return _stack(outputs)
 
 
-register(Scenario(
-    name="optim/freeze/adam-keeps-no-state-for-frozen",
-    section="torchsem.optim",
-    mapping="p0.requires_grad = False; Adam([p0, p1]) -> torchsem.optim.freeze(adam(0.05), trainable=[False, True]) "
-            "(not optax.chain(optax.adam, zero_frozen), which feeds the frozen gradients into Adam's moments)",
-    make_inputs=lambda: _grid_inputs(500),
-    torch_program=_adam_freeze_torch,
-    jax_program=_adam_freeze_jax,
-    plain_jax_program=_adam_freeze_plain,
-    notes="PyTorch keeps no state for a frozen parameter; the chained optax version accumulates the frozen "
-          "gradients in Adam's moments (has_state0 true) although the parameter does not move.",
-))
+register(
+    Scenario(
+        name="optim/freeze/adam-keeps-no-state-for-frozen",
+        section="torchsem.optim",
+        mapping="p0.requires_grad = False; Adam([p0, p1]) -> torchsem.optim.freeze(adam(0.05), "
+        "trainable=[False, True]) "
+        "(not optax.chain(optax.adam, zero_frozen), which feeds the frozen gradients into Adam's moments)",
+        make_inputs=lambda: _grid_inputs(500),
+        torch_program=_adam_freeze_torch,
+        jax_program=_adam_freeze_jax,
+        plain_jax_program=_adam_freeze_plain,
+        notes="PyTorch keeps no state for a frozen parameter; the chained optax version accumulates the frozen "
+        "gradients in Adam's moments (has_state0 true) although the parameter does not move.",
+    )
+)
 
 
 # --------------------------------------------- freezing by predicate (the README's two-part mapping)
@@ -478,8 +516,13 @@ def _stack_grads(grads: list) -> np.ndarray | None:
     return np.stack([np.asarray(g) for g in grads])
 
 
-def _predicate_record(params: Mapping[str, Any], grads: Mapping[str, Any], loss: Any,
-                      state: Mapping[int, Mapping[str, Any]], outputs: dict[str, list]) -> None:
+def _predicate_record(
+    params: Mapping[str, Any],
+    grads: Mapping[str, Any],
+    loss: Any,
+    state: Mapping[int, Mapping[str, Any]],
+    outputs: dict[str, list],
+) -> None:
     outputs.setdefault("loss", []).append(np.asarray(loss, np.float32))
     for index, name in enumerate(_NAMED_SHAPES):
         entry = state.get(index)
@@ -489,12 +532,14 @@ def _predicate_record(params: Mapping[str, Any], grads: Mapping[str, Any], loss:
         for key in ("step", "exp_avg", "exp_avg_sq"):
             shape = () if key == "step" else _NAMED_SHAPES[name]
             outputs.setdefault(f"{key}.{name}", []).append(
-                np.zeros(shape, np.float32) if entry is None else np.array(entry[key], np.float32, copy=True))
+                np.zeros(shape, np.float32) if entry is None else np.array(entry[key], np.float32, copy=True)
+            )
 
 
 def _predicate_outputs(outputs: dict[str, list]) -> dict[str, Any]:
-    return {name: _stack_grads(values) if name.endswith(".grad") else np.stack(values)
-            for name, values in outputs.items()}
+    return {
+        name: _stack_grads(values) if name.endswith(".grad") else np.stack(values) for name, values in outputs.items()
+    }
 
 
 def _predicate_torch(inputs):
@@ -511,10 +556,12 @@ def _predicate_torch(inputs):
         loss.backward()
         grads = {name: None if p.grad is None else p.grad.numpy().copy() for name, p in params.items()}
         optimizer.step()
-        state = {i: {k: v.detach().numpy() for k, v in entry.items()}
-                 for i, entry in optimizer.state_dict()["state"].items()}
-        _predicate_record({n: p.detach().numpy() for n, p in params.items()}, grads, loss.detach().numpy(), state,
-                          outputs)
+        state = {
+            i: {k: v.detach().numpy() for k, v in entry.items()} for i, entry in optimizer.state_dict()["state"].items()
+        }
+        _predicate_record(
+            {n: p.detach().numpy() for n, p in params.items()}, grads, loss.detach().numpy(), state, outputs
+        )
     return _predicate_outputs(outputs)
 
 
@@ -526,8 +573,9 @@ def _predicate_jax(inputs, jit):
 
     params = {name: jnp.asarray(inputs[name]) for name in _NAMED_SHAPES}
     tx = optim.freeze(optim.adam(**_ADAM_DECAY), _is_bias)  # positional: the frozen set, here a predicate
-    value_and_grad = autograd.value_and_grad(_two_layer_loss,
-                                             requires_grad=autograd.requires_grad_mask(params, frozen=_is_bias))
+    value_and_grad = autograd.value_and_grad(
+        _two_layer_loss, requires_grad=autograd.requires_grad_mask(params, frozen=_is_bias)
+    )
 
     def one_step(params, state, x, y):
         loss, grads = value_and_grad(params, x, y)  # None for the biases: PyTorch's .grad
@@ -541,24 +589,27 @@ def _predicate_jax(inputs, jit):
     state = tx.init(params)
     outputs: dict[str, list] = {}
     for step in range(_FREEZE_STEPS):
-        params, state, loss, grads = one_step(params, state, jnp.asarray(inputs["xs"][step]),
-                                              jnp.asarray(inputs["ys"][step]))
+        params, state, loss, grads = one_step(
+            params, state, jnp.asarray(inputs["xs"][step]), jnp.asarray(inputs["ys"][step])
+        )
         _predicate_record(params, grads, loss, optim.state_dict(state, order=list(_NAMED_SHAPES)), outputs)
     return _predicate_outputs(outputs)
 
 
-register(Scenario(
-    name="optim/freeze/predicate",
-    section="1. requires_grad by predicate",
-    mapping="for name, p in model.named_parameters(): p.requires_grad = not is_bias(name); "
-            "Adam(model.parameters(), lr=0.05, weight_decay=0.1) -> "
-            "torchsem.autograd.value_and_grad(loss, requires_grad=requires_grad_mask(params, frozen=is_bias)) + "
-            "torchsem.optim.freeze(adam(lr=0.05, weight_decay=0.1), is_bias), "
-            "is_bias = lambda name, leaf: name.endswith('.bias')",
-    make_inputs=_predicate_inputs,
-    torch_program=_predicate_torch,
-    jax_program=_predicate_jax,
-    notes="Two linear layers, 5 Adam steps with L2 weight decay. PyTorch: the biases get no .grad, never move and "
-          "hold no optimizer state. torchsem: the same predicate gives the None gradients (autograd) and the "
-          "frozen partition (freeze), which here receives every leaf's gradient.",
-))
+register(
+    Scenario(
+        name="optim/freeze/predicate",
+        section="1. requires_grad by predicate",
+        mapping="for name, p in model.named_parameters(): p.requires_grad = not is_bias(name); "
+        "Adam(model.parameters(), lr=0.05, weight_decay=0.1) -> "
+        "torchsem.autograd.value_and_grad(loss, requires_grad=requires_grad_mask(params, frozen=is_bias)) + "
+        "torchsem.optim.freeze(adam(lr=0.05, weight_decay=0.1), is_bias), "
+        "is_bias = lambda name, leaf: name.endswith('.bias')",
+        make_inputs=_predicate_inputs,
+        torch_program=_predicate_torch,
+        jax_program=_predicate_jax,
+        notes="Two linear layers, 5 Adam steps with L2 weight decay. PyTorch: the biases get no .grad, never move and "
+        "hold no optimizer state. torchsem: the same predicate gives the None gradients (autograd) and the "
+        "frozen partition (freeze), which here receives every leaf's gradient.",
+    )
+)

@@ -50,6 +50,7 @@ _ADAM = {"lr": 1e-2}
 
 # --- inputs ---------------------------------------------------------------------------------
 
+
 def _batch_inputs(global_batch: int, seed: int) -> Callable[[], dict[str, Any]]:
     def make() -> dict[str, Any]:
         rng = np.random.default_rng(seed)
@@ -87,12 +88,17 @@ def _real_batches(inputs: Mapping[str, Any]) -> list[tuple[np.ndarray, np.ndarra
     batches = []
     for s in range(STEPS):
         sizes = inputs["sizes"][s]
-        batches.append((np.concatenate([inputs["xs"][s, k, :n] for k, n in enumerate(sizes)]),
-                        np.concatenate([inputs["ys"][s, k, :n] for k, n in enumerate(sizes)])))
+        batches.append(
+            (
+                np.concatenate([inputs["xs"][s, k, :n] for k, n in enumerate(sizes)]),
+                np.concatenate([inputs["ys"][s, k, :n] for k, n in enumerate(sizes)]),
+            )
+        )
     return batches
 
 
 # --- recording ------------------------------------------------------------------------------
+
 
 def _empty_record(optimizer: str) -> dict[str, list]:
     names = [*PARAMS, *STATS, "loss"] + [f"has_state.{p}" for p in PARAMS]
@@ -100,9 +106,14 @@ def _empty_record(optimizer: str) -> dict[str, list]:
     return {name: [] for name in names}
 
 
-def _record(record: dict[str, list], params: Mapping[str, Any], stats: Mapping[str, Any],
-            optimizer_state: Mapping[int, Mapping[str, Any]], shapes: Mapping[str, tuple[int, ...]],
-            optimizer: str) -> None:
+def _record(
+    record: dict[str, list],
+    params: Mapping[str, Any],
+    stats: Mapping[str, Any],
+    optimizer_state: Mapping[int, Mapping[str, Any]],
+    shapes: Mapping[str, tuple[int, ...]],
+    optimizer: str,
+) -> None:
     for name in PARAMS:
         record[name].append(np.array(params[name], np.float32, copy=True))
     for name in ("running_mean", "running_var"):
@@ -122,6 +133,7 @@ def _stack(record: dict[str, list]) -> dict[str, np.ndarray]:
 
 
 # --- PyTorch: one process on the global batch -------------------------------------------------
+
 
 def _torch_net(state):
     from .._torch_net import torch_net
@@ -152,8 +164,10 @@ def _torch_run(optimizer: str, frozen: tuple[str, ...]):
             opt.step()
             record["loss"].append(loss.detach().numpy().copy())
             stats = {name: getattr(model.bn1, name).detach().numpy() for name in STATS}
-            opt_state = {index: {key: value.detach().numpy() for key, value in entry.items()}
-                         for index, entry in opt.state_dict()["state"].items()}
+            opt_state = {
+                index: {key: value.detach().numpy() for key, value in entry.items()}
+                for index, entry in opt.state_dict()["state"].items()
+            }
             _record(record, {n: p.detach().numpy() for n, p in named.items()}, stats, opt_state, shapes, optimizer)
         return _stack(record)
 
@@ -161,6 +175,7 @@ def _torch_run(optimizer: str, frozen: tuple[str, ...]):
 
 
 # --- torchsem: the data-parallel step on every local device ---------------------------------
+
 
 def _jax_batches(inputs: Mapping[str, Any], case: str, mesh: Any) -> list[tuple[Any, ...]]:
     from torchsem import parallel
@@ -193,8 +208,9 @@ def _jax_run(case: str, optimizer: str, frozen: tuple[str, ...]):
         state = parallel.replicate(train.TrainState.create(variables, tx), mesh)
         step = parallel.make_train_step(model, cross_entropy, tx, mesh, frozen=list(frozen) or None, jit=jit)
         batches = _jax_batches(inputs, case, mesh)
-        shapes = {name: tuple(np.shape(v)) for name, v in convert.to_torch_state_dict(
-            {"params": variables["params"]}).items()}
+        shapes = {
+            name: tuple(np.shape(v)) for name, v in convert.to_torch_state_dict({"params": variables["params"]}).items()
+        }
 
         states, losses = [], []
         if jit:
@@ -212,8 +228,14 @@ def _jax_run(case: str, optimizer: str, frozen: tuple[str, ...]):
         for state_now, loss in zip(states, losses):
             record["loss"].append(np.asarray(loss))
             params = convert.to_torch_state_dict({"params": state_now.params})
-            _record(record, params, state_now.batch_stats["bn1"],
-                    optim.state_dict(state_now.opt_state, order=PARAMS), shapes, optimizer)
+            _record(
+                record,
+                params,
+                state_now.batch_stats["bn1"],
+                optim.state_dict(state_now.opt_state, order=PARAMS),
+                shapes,
+                optimizer,
+            )
         return _stack(record)
 
     return program
@@ -224,48 +246,64 @@ def _whole_state(state: Any) -> Any:
 
 
 _CASES = {
-    "net-sgd/even": ("sgd", (), _batch_inputs(32, 800),
-                     "global batch 32 over the devices (4 per device on 8)"),
-    "net-sgd/padded": ("sgd", (), _batch_inputs(30, 801),
-                       "global batch 30: torchsem.parallel.pad_batch pads to 32 and masks the 2 padding rows"),
-    "net-sgd/uneven-shards": ("sgd", (), _uneven_inputs(802),
-                              "0 to 6 real examples per device (torchsem.parallel.pad_shards); PyTorch trains on "
-                              "their concatenation"),
-    "net-adam/frozen-fc1-weight": ("adam", ("fc1.weight",), _batch_inputs(32, 803),
-                                   "model.fc1.weight.requires_grad = False with Adam: no grad, no step, no state"),
+    "net-sgd/even": ("sgd", (), _batch_inputs(32, 800), "global batch 32 over the devices (4 per device on 8)"),
+    "net-sgd/padded": (
+        "sgd",
+        (),
+        _batch_inputs(30, 801),
+        "global batch 30: torchsem.parallel.pad_batch pads to 32 and masks the 2 padding rows",
+    ),
+    "net-sgd/uneven-shards": (
+        "sgd",
+        (),
+        _uneven_inputs(802),
+        "0 to 6 real examples per device (torchsem.parallel.pad_shards); PyTorch trains on their concatenation",
+    ),
+    "net-adam/frozen-fc1-weight": (
+        "adam",
+        ("fc1.weight",),
+        _batch_inputs(32, 803),
+        "model.fc1.weight.requires_grad = False with Adam: no grad, no step, no state",
+    ),
 }
 for _case, (_optimizer, _frozen, _make, _note) in _CASES.items():
-    register(Scenario(
-        name=f"parallel/{_case}",
-        section=_SECTION,
-        mapping="DDP(SyncBatchNorm.convert_sync_batchnorm(net)) == one process on the global batch -> "
-                "torchsem.parallel.make_train_step(Net(), cross_entropy, tx, data_mesh())"
-                + (f", frozen={list(_frozen)!r}" if _frozen else ""),
-        make_inputs=_make,
-        torch_program=_torch_run(_optimizer, _frozen),
-        jax_program=_jax_run(_case.split("/")[1], _optimizer, _frozen),
-        notes=f"{STEPS} steps; {_note}. The sums over the global batch add per device and then across devices "
-              "(PyTorch: in one reduction); after 20 steps the difference is still below the float32 default "
-              "tolerance.",
-    ))
+    register(
+        Scenario(
+            name=f"parallel/{_case}",
+            section=_SECTION,
+            mapping="DDP(SyncBatchNorm.convert_sync_batchnorm(net)) == one process on the global batch -> "
+            "torchsem.parallel.make_train_step(Net(), cross_entropy, tx, data_mesh())"
+            + (f", frozen={list(_frozen)!r}" if _frozen else ""),
+            make_inputs=_make,
+            torch_program=_torch_run(_optimizer, _frozen),
+            jax_program=_jax_run(_case.split("/")[1], _optimizer, _frozen),
+            notes=f"{STEPS} steps; {_note}. The sums over the global batch add per device and then across devices "
+            "(PyTorch: in one reduction); after 20 steps the difference is still below the float32 default "
+            "tolerance.",
+        )
+    )
 
 
 # --- SyncBatchNorm through convert_sync_batchnorm ------------------------------------------
 
 _CONVERT_SEQUENCE = ("train", "eval", "train")
 _CONVERT_ROWS = 4  # rows per device; 8 devices -> 32 rows, some of them padding
-_CONVERT_MASK = np.array([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0,
-                          1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1], bool)
+_CONVERT_MASK = np.array(
+    [1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1], bool
+)
 
 
 def _convert_inputs() -> dict[str, Any]:
     rng = np.random.default_rng(810)
-    inputs: dict[str, Any] = {"mask": _CONVERT_MASK.copy(),
-                              "weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
-                              "bias": rng.normal(0.0, 0.5, 3).astype(np.float32)}
+    inputs: dict[str, Any] = {
+        "mask": _CONVERT_MASK.copy(),
+        "weight": rng.uniform(0.5, 1.5, 3).astype(np.float32),
+        "bias": rng.normal(0.0, 0.5, 3).astype(np.float32),
+    }
     for i in range(len(_CONVERT_SEQUENCE)):
-        inputs[f"x{i}"] = (rng.standard_normal((DEVICES * _CONVERT_ROWS, 3, 5)) + rng.normal(0, 2, (1, 3, 1))
-                           ).astype(np.float32)
+        inputs[f"x{i}"] = (rng.standard_normal((DEVICES * _CONVERT_ROWS, 3, 5)) + rng.normal(0, 2, (1, 3, 1))).astype(
+            np.float32
+        )
         inputs[f"cotangent{i}"] = rng.standard_normal((DEVICES * _CONVERT_ROWS, 3, 5)).astype(np.float32)
     return inputs
 
@@ -311,23 +349,29 @@ def _convert_jax(inputs, jit):
     mesh = parallel.data_mesh()
     model = convert_sync_batchnorm(Block(), "data")
     variables = model.init(jax.random.PRNGKey(0), inputs["x0"], None, False)
-    variables = {"params": {"bn": {"weight": jnp.asarray(inputs["weight"]), "bias": jnp.asarray(inputs["bias"])}},
-                 "batch_stats": variables["batch_stats"]}
+    variables = {
+        "params": {"bn": {"weight": jnp.asarray(inputs["weight"]), "bias": jnp.asarray(inputs["bias"])}},
+        "batch_stats": variables["batch_stats"],
+    }
     data, replicated = PartitionSpec("data"), PartitionSpec()
 
     def call(variables, x, mask, cotangent, train):
         def per_device(params, stats, x, mask, cotangent):
             def local(params, x):
-                y, updated = model.apply({"params": params, "batch_stats": stats}, x, mask, train,
-                                         mutable=["batch_stats"])
+                y, updated = model.apply(
+                    {"params": params, "batch_stats": stats}, x, mask, train, mutable=["batch_stats"]
+                )
                 return jnp.sum(jnp.where(mask[:, None, None], y * cotangent, 0)), (y, updated["batch_stats"])
 
             (_, (y, new_stats)), (dparams, dx) = jax.value_and_grad(local, argnums=(0, 1), has_aux=True)(params, x)
             return y, dx, dparams, new_stats
 
-        return jax.shard_map(per_device, mesh=mesh, in_specs=(replicated, replicated, data, data, data),
-                             out_specs=(data, data, replicated, replicated))(
-            variables["params"], variables["batch_stats"], x, mask, cotangent)
+        return jax.shard_map(
+            per_device,
+            mesh=mesh,
+            in_specs=(replicated, replicated, data, data, data),
+            out_specs=(data, data, replicated, replicated),
+        )(variables["params"], variables["batch_stats"], x, mask, cotangent)
 
     call = jitted(call, jit, static_argnums=4)
     real = inputs["mask"]
@@ -335,8 +379,12 @@ def _convert_jax(inputs, jit):
     for i, mode in enumerate(_CONVERT_SEQUENCE):
         y, dx, dparams, stats = call(variables, inputs[f"x{i}"], real, inputs[f"cotangent{i}"], mode == "train")
         variables = {"params": variables["params"], "batch_stats": stats}
-        values = {"y": np.asarray(y)[real], "dx": np.asarray(dx)[real], "dweight": dparams["bn"]["weight"],
-                  "dbias": dparams["bn"]["bias"]}
+        values = {
+            "y": np.asarray(y)[real],
+            "dx": np.asarray(dx)[real],
+            "dweight": dparams["bn"]["weight"],
+            "dbias": dparams["bn"]["bias"],
+        }
         values.update({name: stats["bn"][name] for name in STATS})
         for name, value in values.items():
             outputs.setdefault(name, []).append(np.asarray(value))
@@ -345,18 +393,25 @@ def _convert_jax(inputs, jit):
 
 # dweight/dbias are sums over the 95 real values per channel (with cancellation): PyTorch sums
 # them in float32 per row and in double across rows, here per device and then across devices.
-_PARAMETER_GRADIENT = Tolerance(1e-5, 4e-6, reason="float32 sums of ~100 terms of size ~1 with cancellation, "
-                                "added in another order (per device, then across devices)")
+_PARAMETER_GRADIENT = Tolerance(
+    1e-5,
+    4e-6,
+    reason="float32 sums of ~100 terms of size ~1 with cancellation, "
+    "added in another order (per device, then across devices)",
+)
 
-register(Scenario(
-    name="parallel/sync-batchnorm/convert",
-    section=_SECTION,
-    mapping="torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) over ranks with uneven batches (== BatchNorm1d on "
-            "the concatenated real examples) -> torchsem.nn.convert_sync_batchnorm(model, 'data') in jax.shard_map",
-    make_inputs=_convert_inputs,
-    torch_program=_convert_torch,
-    jax_program=_convert_jax,
-    tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
-    notes="A module that creates its BatchNorm in setup(); 0 to 4 real examples per device; calls train, eval, "
-          "train; real rows only.",
-))
+register(
+    Scenario(
+        name="parallel/sync-batchnorm/convert",
+        section=_SECTION,
+        mapping="torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) over ranks with uneven batches (== "
+        "BatchNorm1d on "
+        "the concatenated real examples) -> torchsem.nn.convert_sync_batchnorm(model, 'data') in jax.shard_map",
+        make_inputs=_convert_inputs,
+        torch_program=_convert_torch,
+        jax_program=_convert_jax,
+        tolerances={"dweight": _PARAMETER_GRADIENT, "dbias": _PARAMETER_GRADIENT},
+        notes="A module that creates its BatchNorm in setup(); 0 to 4 real examples per device; calls train, eval, "
+        "train; real rows only.",
+    )
+)

@@ -65,13 +65,15 @@ def _record_state(record: dict[str, list], params: Mapping[str, Any], stats: Map
     record["num_batches_tracked"].append(np.array(stats["num_batches_tracked"], np.int64))
 
 
-def _record_optimizer(record: dict[str, list], torch_state: Mapping[int, Mapping[str, Any]],
-                      shapes: Mapping[str, tuple[int, ...]]) -> None:
+def _record_optimizer(
+    record: dict[str, list], torch_state: Mapping[int, Mapping[str, Any]], shapes: Mapping[str, tuple[int, ...]]
+) -> None:
     for index, name in enumerate(PARAMS):
         entry = torch_state.get(index)
         record[f"has_state.{name}"].append(entry is not None)
         record[f"momentum_buffer.{name}"].append(
-            np.zeros(shapes[name], np.float32) if entry is None else np.array(entry["momentum_buffer"], copy=True))
+            np.zeros(shapes[name], np.float32) if entry is None else np.array(entry["momentum_buffer"], copy=True)
+        )
 
 
 def _stack(record: dict[str, list]) -> dict[str, np.ndarray]:
@@ -79,6 +81,7 @@ def _stack(record: dict[str, list]) -> dict[str, np.ndarray]:
 
 
 # --- PyTorch ------------------------------------------------------------------------------
+
 
 def _torch_run(detach: bool, frozen: tuple[str, ...]):
     def program(inputs):
@@ -95,9 +98,11 @@ def _torch_run(detach: bool, frozen: tuple[str, ...]):
         shapes = {name: tuple(p.shape) for name, p in named.items()}
 
         def stats():
-            return {"running_mean": model.bn1.running_mean.detach().numpy(),
-                    "running_var": model.bn1.running_var.detach().numpy(),
-                    "num_batches_tracked": model.bn1.num_batches_tracked.numpy()}
+            return {
+                "running_mean": model.bn1.running_mean.detach().numpy(),
+                "running_var": model.bn1.running_var.detach().numpy(),
+                "num_batches_tracked": model.bn1.num_batches_tracked.numpy(),
+            }
 
         record = _empty_record()
         _record_state(record, {n: p.detach().numpy() for n, p in named.items()}, stats())
@@ -109,8 +114,14 @@ def _torch_run(detach: bool, frozen: tuple[str, ...]):
             optimizer.step()
             record["loss"].append(loss.detach().numpy().copy())
             _record_state(record, {n: p.detach().numpy() for n, p in named.items()}, stats())
-            _record_optimizer(record, {i: {k: v.detach().numpy() for k, v in entry.items()}
-                                       for i, entry in optimizer.state_dict()["state"].items()}, shapes)
+            _record_optimizer(
+                record,
+                {
+                    i: {k: v.detach().numpy() for k, v in entry.items()}
+                    for i, entry in optimizer.state_dict()["state"].items()
+                },
+                shapes,
+            )
             if (step + 1) % EVAL_EVERY == 0:
                 model.eval()
                 with torch.no_grad():
@@ -124,6 +135,7 @@ def _torch_run(detach: bool, frozen: tuple[str, ...]):
 
 
 # --- torchsem -----------------------------------------------------------------------------
+
 
 def _flat_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{module}.{name}": value for module, leaves in params.items() for name, value in leaves.items()}
@@ -184,22 +196,26 @@ def _jax_run(detach: bool, frozen: tuple[str, ...], use_scan: bool):
 
 
 def _register(case: str, detach: bool, frozen: tuple[str, ...], seed: int) -> None:
-    torch_idiom = ("x = x.detach() before fc1" if detach else
-                   "; ".join(f"model.{name}.requires_grad = False" for name in frozen))
-    torchsem_idiom = ("Net(detach=True)" if detach else f"make_train_step(..., frozen={list(frozen)!r})")
+    torch_idiom = (
+        "x = x.detach() before fc1" if detach else "; ".join(f"model.{name}.requires_grad = False" for name in frozen)
+    )
+    torchsem_idiom = "Net(detach=True)" if detach else f"make_train_step(..., frozen={list(frozen)!r})"
     for use_scan in (False, True):
-        register(Scenario(
-            name=f"training/net-sgd/{case}" + ("/scan" if use_scan else ""),
-            section="The document's training loop (sections 1, 2 and 5), 50 steps",
-            mapping=f"PyTorch loop (zero_grad, forward, backward, SGD step; eval every {EVAL_EVERY}), {torch_idiom} -> "
-                    f"torchsem.train.{'train_loop' if use_scan else 'make_train_step'}, {torchsem_idiom}",
-            make_inputs=_make_inputs(seed),
-            torch_program=_torch_run(detach, frozen),
-            jax_program=_jax_run(detach, frozen, use_scan),
-            notes="Drift over 50 steps stays at float32 rounding: the forward and backward passes round in a "
-                  "different order from PyTorch's kernels (matmul and BatchNorm reductions), one ulp here and "
-                  "there, which the following steps carry along.",
-        ))
+        register(
+            Scenario(
+                name=f"training/net-sgd/{case}" + ("/scan" if use_scan else ""),
+                section="The document's training loop (sections 1, 2 and 5), 50 steps",
+                mapping=f"PyTorch loop (zero_grad, forward, backward, SGD step; eval every {EVAL_EVERY}), "
+                f"{torch_idiom} -> "
+                f"torchsem.train.{'train_loop' if use_scan else 'make_train_step'}, {torchsem_idiom}",
+                make_inputs=_make_inputs(seed),
+                torch_program=_torch_run(detach, frozen),
+                jax_program=_jax_run(detach, frozen, use_scan),
+                notes="Drift over 50 steps stays at float32 rounding: the forward and backward passes round in a "
+                "different order from PyTorch's kernels (matmul and BatchNorm reductions), one ulp here and "
+                "there, which the following steps carry along.",
+            )
+        )
 
 
 _register("frozen-fc1-weight", detach=False, frozen=("fc1.weight",), seed=600)
