@@ -121,7 +121,8 @@ def linear_torch_init(module: Any, params: OwnParams, generator: Generator) -> O
         new["weight"] = generator.uniform(weight.shape, -bound, bound, dtype=dtype)
     if "bias" in params:
         bias = params["bias"]
-        bias_bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        # PyTorch writes the integer 0 here, so -bound is +0.0, not -0.0
+        bias_bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         new["bias"] = generator.uniform(bias.shape, -bias_bound, bias_bound, dtype=bias.dtype)
     return new
 

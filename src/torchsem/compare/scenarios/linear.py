@@ -36,6 +36,8 @@ def _register_parity() -> None:
             itertools.product(((12, 4), (1, 3), (7, 1), (33, 17)), ((), (3,), (2, 5)), (True, False)), start=201
         )
     ]
+    # No input features: the weight is empty and the bias is drawn from U(-0, 0), +0.0 in PyTorch.
+    cases.append(ModuleCase("torch.nn.Linear", "torchsem.nn.Linear", (0, 3), inputs=((2, 0),), modes=("train",)))
     cases += [
         ErrorCase("torch.nn.Linear", "torchsem.nn.Linear", "features", (12, 4), inputs=((3, 11),)),
         ErrorCase("torch.nn.Linear", "torchsem.nn.Linear", "features-batched", (12, 4), inputs=((2, 3, 5),)),
