@@ -158,11 +158,13 @@ def sgd(
             treedef = jax.tree.structure(params)
             exists_tree = treedef.unflatten(list(state.has_momentum_buffer))  # type: ignore[attr-defined]
             new_params, (buffers, exists_tree) = map_present(one, grads, params, (state.momentum_buffer, exists_tree))
+            # jaxlib ships no stub for PyTreeDef (mypy sees an unresolved type).
+            leaves = treedef.num_leaves  # type: ignore[attr-defined]
             exists = (
                 jnp.stack(treedef.flatten_up_to(exists_tree))  # type: ignore[attr-defined]
-                if treedef.num_leaves
+                if leaves
                 else state.has_momentum_buffer
-            )  # type: ignore[attr-defined]
+            )
         elif use_momentum:
             new_params, (buffers,) = map_present(one, grads, params, (state.momentum_buffer,))
             exists = None

@@ -244,16 +244,11 @@ def _error_jax(x_shape, target: np.ndarray, options: dict[str, Any], weight_shap
 
         # These are shape, dtype and value checks made before tracing, so they run eagerly even
         # in the jit run; under jax.jit an out-of-range class index cannot raise (it gives NaN).
-        weight = np.ones(weight_shape, np.float32) if weight_shape is not None else None
-        t = target.astype(np.int32) if target.dtype == np.int64 else target
-        return error_outputs(
-            lambda: cross_entropy(
-                np.zeros(x_shape, np.float32),
-                t,
-                weight=weight,  # type: ignore[arg-type]
-                **options,
-            )
-        )  # numpy arrays on purpose: the checks are eager
+        # numpy arrays on purpose: the checks are eager (cross_entropy's annotations say jax.Array)
+        weight: Any = np.ones(weight_shape, np.float32) if weight_shape is not None else None
+        t: Any = target.astype(np.int32) if target.dtype == np.int64 else target
+        logits: Any = np.zeros(x_shape, np.float32)
+        return error_outputs(lambda: cross_entropy(logits, t, weight=weight, **options))
 
     return program
 

@@ -22,13 +22,15 @@ _AVGPOOL = ("torch.nn.AvgPool1d", "torchsem.nn.AvgPool1d")
 def _grid() -> list[ModuleCase]:
     cases = []
     for kernel, stride, padding, ceil_mode, include in itertools.product(
-            (1, 2, 3, 4), (None, 1, 2, 3), (0, 1, 2), (False, True), (True, False)):
+        (1, 2, 3, 4), (None, 1, 2, 3), (0, 1, 2), (False, True), (True, False)
+    ):
         if padding > kernel // 2:
             continue
         if padding == 0 and not include:
             continue  # without padding the divisor cannot depend on count_include_pad
-        cases.append(dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                          count_include_pad=include))
+        cases.append(
+            dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=include)
+        )
     extra: list[tuple[dict[str, Any], Input | tuple[int, ...]]] = [
         (dict(kernel_size=2), (3, 3, 8)),  # the document's pool1
         (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (3, 8)),  # unbatched (C, L)
@@ -39,12 +41,18 @@ def _grid() -> list[ModuleCase]:
         (dict(kernel_size=2), (0, 3, 8)),  # empty batch
     ]
     integer = Input((1, 2, 7), "int64", low=-20, high=20)  # sums divided with truncation toward zero
-    extra += [(dict(kernel_size=3), integer), (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
-                                                    count_include_pad=False), integer)]
-    modules = [ModuleCase(*_AVGPOOL, kwargs=kwargs, inputs=((2, 3, 7),), modes=("train",), seed=seed)
-               for seed, kwargs in enumerate(cases, start=101)]
-    modules += [ModuleCase(*_AVGPOOL, kwargs=kwargs, inputs=(shape,), modes=("train",), seed=seed)
-                for seed, (kwargs, shape) in enumerate(extra, start=101 + len(cases))]
+    extra += [
+        (dict(kernel_size=3), integer),
+        (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), integer),
+    ]
+    modules = [
+        ModuleCase(*_AVGPOOL, kwargs=kwargs, inputs=((2, 3, 7),), modes=("train",), seed=seed)
+        for seed, kwargs in enumerate(cases, start=101)
+    ]
+    modules += [
+        ModuleCase(*_AVGPOOL, kwargs=kwargs, inputs=(shape,), modes=("train",), seed=seed)
+        for seed, (kwargs, shape) in enumerate(extra, start=101 + len(cases))
+    ]
     return modules
 
 
