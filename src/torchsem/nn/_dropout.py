@@ -76,20 +76,33 @@ class Dropout(nn.Module):
         input = jnp.asarray(input)
         if not jnp.issubdtype(input.dtype, jnp.inexact):
             raise TypeError(f"Dropout: input must be floating point, got {input.dtype}")
-        eval_mode = merge_mode(
-            "Dropout", "deterministic", self.deterministic, deterministic, "True: PyTorch's eval(), False: train()"
-        )
-        if eval_mode or self.p == 0 or input.size == 0:
-            return input
-        if self.p == 1:
-            return input * jnp.zeros((), input.dtype)
-        if rng is None:
-            if not self.has_rng(self.rng_collection):
-                raise ValueError(
-                    f"Dropout(p={self.p}) in training mode (deterministic=False) needs a PRNG key for the "
-                    f"'{self.rng_collection}' rng stream: pass rngs={{'{self.rng_collection}': key}} to init/apply, "
-                    "or deterministic=True for eval mode"
-                )
-            rng = self.make_rng(self.rng_collection)
-        keep = jax.random.bernoulli(rng, 1.0 - self.p, input.shape)
-        return _scale_kept(input, keep, self.p)
+        return dropout_call(self, input, deterministic, rng, input.shape)
+
+
+def dropout_call(
+    module: nn.Module, input: jax.Array, deterministic: bool | None, rng: jax.Array | None, mask_shape: tuple[int, ...]
+) -> jax.Array:
+    """The body of every dropout module's call: the mode, the special cases, the mask, the scale.
+
+    ``module`` has ``p``, ``deterministic`` and ``rng_collection``; ``mask_shape`` is the shape
+    of the Bernoulli mask, broadcast against ``input`` (the input's own shape for ``Dropout``,
+    ``(N, C, 1, ...)`` for the channel dropouts).
+    """
+    name = type(module).__name__
+    eval_mode = merge_mode(
+        name, "deterministic", module.deterministic, deterministic, "True: PyTorch's eval(), False: train()"
+    )
+    if eval_mode or module.p == 0 or input.size == 0:
+        return input
+    if module.p == 1:
+        return input * jnp.zeros((), input.dtype)
+    if rng is None:
+        if not module.has_rng(module.rng_collection):
+            raise ValueError(
+                f"{name}(p={module.p}) in training mode (deterministic=False) needs a PRNG key for the "
+                f"'{module.rng_collection}' rng stream: pass rngs={{'{module.rng_collection}': key}} to init/apply, "
+                "or deterministic=True for eval mode"
+            )
+        rng = module.make_rng(module.rng_collection)
+    keep = jax.random.bernoulli(rng, 1.0 - module.p, mask_shape)
+    return _scale_kept(input, keep, module.p)

@@ -18,9 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from ._activations import _wrap_dim
-from ._dropout import _check_probability, _scale_kept
+from ._dropout import _check_probability, dropout_call
 from ._errors import InputError
-from ._mode import merge_mode
 
 Array = jax.Array
 
@@ -157,23 +156,7 @@ class _ChannelDropout(nn.Module):
         if not jnp.issubdtype(input.dtype, jnp.inexact):
             raise TypeError(f"{name}: input must be floating point, got {input.dtype}")
         self.check_rank(input)  # PyTorch checks (and warns about) the rank in eval mode too
-        eval_mode = merge_mode(
-            name, "deterministic", self.deterministic, deterministic, "True: PyTorch's eval(), False: train()"
-        )
-        if eval_mode or self.p == 0 or input.size == 0:
-            return input
-        if self.p == 1:
-            return input * jnp.zeros((), input.dtype)
-        if rng is None:
-            if not self.has_rng(self.rng_collection):
-                raise ValueError(
-                    f"{name}(p={self.p}) in training mode (deterministic=False) needs a PRNG key for the "
-                    f"'{self.rng_collection}' rng stream: pass rngs={{'{self.rng_collection}': key}} to init/apply, "
-                    "or deterministic=True for eval mode"
-                )
-            rng = self.make_rng(self.rng_collection)
-        keep = jax.random.bernoulli(rng, 1.0 - self.p, self.noise_shape(input))
-        return _scale_kept(input, keep, self.p)
+        return dropout_call(self, input, deterministic, rng, self.noise_shape(input))
 
 
 def _per_leading(input: Array, leading: int) -> tuple[int, ...]:
