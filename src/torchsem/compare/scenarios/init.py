@@ -132,6 +132,21 @@ def _register_random() -> None:
         )
 
 
+# calculate_gain's cases, one list for both programs.
+_GAIN_CASES = (
+    ("linear", None),
+    ("conv1d", None),
+    ("conv_transpose3d", None),
+    ("sigmoid", None),
+    ("tanh", None),
+    ("relu", None),
+    ("leaky_relu", None),
+    ("leaky_relu", 0.2),
+    ("leaky_relu", 3),
+    ("selu", None),
+)
+
+
 def _deterministic_torch(inputs):
     import torch
     from torch.nn import init
@@ -140,18 +155,7 @@ def _deterministic_torch(inputs):
     for name, fill in (("zeros", init.zeros_), ("ones", init.ones_)):
         outputs[name] = fill(torch.empty(3, 4))
     outputs["constant"] = init.constant_(torch.empty(2, 5), -1.25)
-    for nonlinearity, param in (
-        ("linear", None),
-        ("conv1d", None),
-        ("conv_transpose3d", None),
-        ("sigmoid", None),
-        ("tanh", None),
-        ("relu", None),
-        ("leaky_relu", None),
-        ("leaky_relu", 0.2),
-        ("leaky_relu", 3),
-        ("selu", None),
-    ):
+    for nonlinearity, param in _GAIN_CASES:
         outputs[f"gain_{nonlinearity}_{param}"] = np.float64(init.calculate_gain(nonlinearity, param))
     for shape in ((4, 12), (8, 3, 5), (2, 3, 4, 5), (6, 0), (7, 2, 0)):
         fan_in, fan_out = init._calculate_fan_in_and_fan_out(torch.empty(shape))
@@ -175,18 +179,7 @@ def _deterministic_jax(inputs, jit: bool):
         "ones": fill(init.ones(), (3, 4)),
         "constant": fill(init.constant(-1.25), (2, 5)),
     }
-    for nonlinearity, param in (
-        ("linear", None),
-        ("conv1d", None),
-        ("conv_transpose3d", None),
-        ("sigmoid", None),
-        ("tanh", None),
-        ("relu", None),
-        ("leaky_relu", None),
-        ("leaky_relu", 0.2),
-        ("leaky_relu", 3),
-        ("selu", None),
-    ):
+    for nonlinearity, param in _GAIN_CASES:
         outputs[f"gain_{nonlinearity}_{param}"] = np.float64(init.calculate_gain(nonlinearity, param))
     for shape in ((4, 12), (8, 3, 5), (2, 3, 4, 5), (6, 0), (7, 2, 0)):
         outputs[f"fans_{'x'.join(map(str, shape))}"] = np.array(init.calculate_fan_in_and_fan_out(shape), np.int64)
