@@ -126,17 +126,20 @@ def test_a_wrong_batchnorm_momentum_is_caught_at_the_running_mean_of_step_one():
     first = result.first_mismatch
     assert (first.step, first.mode, first.name) == (1, "train", "bn1.running_mean")
     # Everything computed before it in step 1 agrees: the output uses the batch statistics.
-    before = result.quantities[: result.quantities.index(first)]
-    assert [q.name for q in before] == ["output", "loss"] and all(q.ok for q in before)
+    before = [q for q in result.quantities[: result.quantities.index(first)] if q.step == 1]
+    assert [q.name for q in before] == ["pool1 output", "bn1 output", "fc1 output", "output", "loss"]
+    assert all(q.ok for q in before)
     assert result.steps_run == 1  # stops after the step of the first mismatch
-    assert "step 1 (train), bn1.running_mean" in result.summary()
+    assert "step 1 (train): bn1.running_mean differs" in result.summary()
 
 
 @pytest.mark.live_torch
 def test_a_channels_last_flatten_is_caught_at_the_first_output():
     result = check_port(_torch_net(), ChannelsLastNet(), _batches(1), steps=["eval"], stop_at_first=False)
     first = result.first_mismatch
-    assert (first.step, first.mode, first.name) == (1, "eval", "output")
+    # pool1 and bn1 agree; fc1, the first module fed the permuted features, is named.
+    assert (first.step, first.mode, first.name) == (1, "eval", "fc1 output")
+    assert result.first_by_kind()["output"].name == "output"
 
 
 @pytest.mark.live_torch

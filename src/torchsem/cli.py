@@ -1,4 +1,4 @@
-"""The ``torchsem`` command: ``compare`` (the report), ``record`` (the oracle's files), ``--version``."""
+"""The ``torchsem`` command: ``compare`` (the report), ``record`` (recordings), ``check-port``, ``--version``."""
 
 from __future__ import annotations
 
@@ -73,7 +73,92 @@ def _build_parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--dir", type=Path, default=None, help="where to write (default: the package's recorded/ folder)"
     )
+
+    check = commands.add_parser(
+        "check-port",
+        help="check your own Flax port against its PyTorch module and name where it diverges (needs torch)",
+        description="Import FACTORY from MODULE (a module name or a path to a .py file), call it, and run "
+        "torchsem.compare.check_port with what it returns: a dict of check_port's arguments, at least "
+        "torch_module, flax_module and inputs. Prints the first divergence, the table of the first divergent "
+        "quantity per kind and, with --plot, writes the error per step as a PNG (torchsem[report]). "
+        "Exit status: 0 when the port agrees, 1 when it differs, 2 on bad arguments.",
+    )
+    check.add_argument("target", metavar="MODULE:FACTORY", help="e.g. comparisons/plain_flax_port.py:make")
+    check.add_argument("--steps", type=int, default=None, help="run this many train steps instead of the factory's")
+    check.add_argument(
+        "--stop-at-first", action="store_true", help="stop after the step of the first mismatch (default: run all)"
+    )
+    check.add_argument("--plot", type=Path, default=None, help="write the relative error per step to this PNG")
+    check.add_argument("--jit", action="store_true", help="run the port's steps under jax.jit")
     return parser
+
+
+def load_factory(target: str):
+    """The callable ``MODULE:FACTORY`` names: MODULE is an importable module or a path to a ``.py`` file.
+
+    Raises:
+      ValueError: ``target`` is not ``MODULE:FACTORY``, or the module has no such attribute.
+    """
+    import importlib
+    import importlib.util
+
+    module_name, sep, attribute = target.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"expected MODULE:FACTORY (e.g. comparisons/plain_flax_port.py:make), got {target!r}")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ValueError(f"no file {module_name!r}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ValueError(f"{module_name} has no callable {attribute!r}")
+    return factory
+
+
+def _check_port(args: argparse.Namespace) -> int:
+    from .compare import check_port
+
+    try:
+        factory = load_factory(args.target)
+        spec = dict(factory())
+        missing = [k for k in ("torch_module", "flax_module", "inputs") if k not in spec]
+        if missing:
+            raise ValueError(
+                f"the factory must return a dict with torch_module, flax_module and inputs; missing {missing}"
+            )
+    except (ImportError, ValueError, TypeError) as problem:
+        print(f"torchsem check-port: {problem}", file=sys.stderr)
+        return 2
+    if args.steps is not None:
+        if args.steps < 1:
+            print(f"torchsem check-port: --steps must be >= 1, got {args.steps}", file=sys.stderr)
+            return 2
+        spec["steps"] = args.steps
+        for key in ("inputs", "targets"):  # per-step lists: the first --steps entries
+            if isinstance(spec.get(key), (list, tuple)) and len(spec[key]) >= args.steps:
+                spec[key] = list(spec[key])[: args.steps]
+    spec.setdefault("stop_at_first", args.stop_at_first)
+    if args.jit:
+        spec["jit"] = True
+    try:
+        result = check_port(spec.pop("torch_module"), spec.pop("flax_module"), spec.pop("inputs"), **spec)
+    except (ValueError, TypeError) as problem:
+        print(f"torchsem check-port: {problem}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    print()
+    print(result.table())
+    if result.uncompared:
+        print(f"\nnot compared (no counterpart in the port): {', '.join(result.uncompared)}")
+    if args.plot is not None:
+        print(f"\nwrote {result.plot(str(args.plot))}")
+    return 0 if result.ok else 1
 
 
 def select(only: Sequence[str] | None, include_all: bool = False) -> list[Scenario]:
@@ -213,6 +298,8 @@ def main(argv: Sequence[str] | None = None, *, compilation_cache: bool | None = 
         return int(exit_.code or 0)
     if args.command == "record":
         return _record(args)
+    if args.command == "check-port":
+        return _check_port(args)
     if args.command == "compare":
         if (argv is None if compilation_cache is None else compilation_cache) and not args.list:
             _enable_compilation_cache()

@@ -25,9 +25,10 @@ from ._oracle import record as record
 from ._oracle import torch_available as torch_available
 from ._outputs import Outputs as Outputs
 from ._outputs import as_outputs as as_outputs
-from ._port_check import PortCheck as PortCheck
-from ._port_check import PortQuantity as PortQuantity
 from ._port_check import check_port as check_port
+from ._port_names import PortNames as PortNames
+from ._port_report import PortCheck as PortCheck
+from ._port_report import PortQuantity as PortQuantity
 from ._render import render_json as render_json
 from ._render import render_markdown as render_markdown
 from ._render import render_table as render_table
@@ -58,6 +59,7 @@ __all__ = [
     "Outputs",
     "PlainJax",
     "PortCheck",
+    "PortNames",
     "PortQuantity",
     "RecordedOracle",
     "RecordedStore",
