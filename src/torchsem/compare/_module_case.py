@@ -133,6 +133,9 @@ def _mode_kwargs(module: Any, train: bool) -> dict[str, Any]:
     for name, value_in_train in (("use_running_average", False), ("deterministic", False), ("train", True)):
         if name in parameters:
             return {name: train if value_in_train else not train}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        # A container (Sequential) hands each flag to the layers whose call takes it.
+        return {"use_running_average": not train, "deterministic": not train}
     return {}
 
 
@@ -276,8 +279,7 @@ class ModuleCase:
             for i, spec in enumerate(self.specs):
                 x = torch.from_numpy(np.array(inputs[_input_key(i, step)], copy=True))
                 xs.append(x.requires_grad_(True) if spec.is_float and spec.requires_grad else x)
-            result = module(*xs)
-            ys = result if isinstance(result, tuple) else (result,)
+            ys = _flat_outputs(module(*xs))
             loss = None
             for j, y in enumerate(ys):
                 outputs[f"{tag} output{j}"] = to_numpy(y)
@@ -311,7 +313,7 @@ class ModuleCase:
         variables = torch_init(module, Generator(self.seed), *first, **_mode_kwargs(module, False))
         outputs: dict[str, Any] = {}
         if self.check_init:
-            state = convert.to_torch_state_dict(variables)
+            state = convert.to_torch_state_dict(variables, key_order=_torch_key_order(module))
             outputs["init state_dict keys"] = " ".join(state) or "(empty)"
             outputs.update({f"init {key}": _digest(value) for key, value in state.items()})
         if self.perturb:
@@ -334,7 +336,7 @@ class ModuleCase:
                 rngs={"dropout": key},
             )
             ys, updated = result if mutable else (result, {})
-            return (ys if isinstance(ys, tuple) else (ys,)), updated
+            return _flat_outputs(ys), updated
 
         def step_fn(params, collections, xs, cotangents, key, train):
             """One forward and PyTorch's ``backward()``: outputs, updated collections, grads or None."""
@@ -390,6 +392,28 @@ class ModuleCase:
             tolerance_of=self.tolerance_of,
             notes=self.notes,
         )
+
+
+def _flat_outputs(result: Any) -> tuple[Any, ...]:
+    """A call's outputs as one flat tuple, depth first: ``(out, (h, c))`` -> ``(out, h, c)``.
+
+    An LSTM returns nested tuples on both sides; each array becomes ``output{j}`` in this order.
+    """
+    if not isinstance(result, tuple):
+        return (result,)
+    return tuple(leaf for item in result for leaf in _flat_outputs(item))
+
+
+def _torch_key_order(module: Any) -> list[str] | None:
+    """The module's own statement of PyTorch's ``state_dict`` order, where JAX's sorted keys cannot keep it.
+
+    ``to_torch_state_dict`` orders a module's ``weight`` before its ``bias``; a module with
+    other names (a recurrent layer's ``weight_ih_l0``, ``weight_hh_l0``, ...) lists its keys
+    in PyTorch's order with ``torch_state_dict_keys()``. The key set is still checked
+    against the variables, and the order against PyTorch's.
+    """
+    keys = getattr(module, "torch_state_dict_keys", None)
+    return None if keys is None else list(keys())
 
 
 def _dotted(params: Any, grads: Any) -> dict[str, Any]:

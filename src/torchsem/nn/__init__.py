@@ -40,6 +40,8 @@ from ._batchnorm import BatchNorm2d as BatchNorm2d
 from ._batchnorm import BatchNorm3d as BatchNorm3d
 from ._batchnorm import SyncBatchNorm as SyncBatchNorm
 from ._containers import Identity as Identity
+from ._containers import ModuleDict as ModuleDict
+from ._containers import ModuleList as ModuleList
 from ._containers import Sequential as Sequential
 from ._conv import Conv1d as Conv1d
 from ._conv import Conv2d as Conv2d
@@ -123,6 +125,8 @@ __all__ = [
     "LogSigmoid",
     "LogSoftmax",
     "Mish",
+    "ModuleDict",
+    "ModuleList",
     "PReLU",
     "ReLU",
     "ReLU6",

@@ -1,4 +1,4 @@
-"""Containers: ``torch.nn.Sequential`` (children named ``"0"``, ``"1"``, ...) and ``torch.nn.Identity``.
+"""Containers: ``torch.nn.Sequential``, ``ModuleList``, ``ModuleDict`` (children named as PyTorch) and ``Identity``.
 
 ``Sequential(Linear(4, 3), ReLU(), Linear(3, 1))`` takes its layers positionally, as PyTorch,
 and names them ``"0"``, ``"1"``, ``"2"`` (or by the keys of an ``OrderedDict``/``dict``), so its
@@ -6,7 +6,11 @@ variables flatten to PyTorch's ``state_dict`` keys (``0.weight``, ``2.bias``) th
 :func:`torchsem.convert.to_torch_state_dict`. Layers are Flax modules or plain callables
 (``jax.nn.relu``); a layer constructed with an explicit ``name=`` keeps it.
 
-Flax's own ``nn.Sequential`` takes a list and names its children ``layers_0``, ``layers_1``.
+``ModuleList([...])`` and ``ModuleDict({...})`` hold submodules without running them, as
+PyTorch's: assign one in ``setup`` (or build it in a compact method with ``name=``) and call its
+members, and their variables are ``blocks.0.weight``, ``heads.cls.bias`` as in PyTorch's
+``state_dict``. Flax's own ``nn.Sequential`` and a plain list attribute name their children
+``layers_0``, ``blocks_0``.
 """
 
 from __future__ import annotations
@@ -65,10 +69,7 @@ class Sequential(nn.Module):
             layers = tuple(_adopt(key, value) for key, value in items)
         elif args:
             raise TypeError("Sequential: give the layers positionally (PyTorch's form) or as layers=, not both")
-        object.__setattr__(self, "layers", tuple(layers))
-        object.__setattr__(self, "parent", parent)
-        object.__setattr__(self, "name", name)
-        self.__post_init__()
+        _init_container(self, layers, parent, name)
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -106,6 +107,141 @@ def _accepted(layer: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str,
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return dict(kwargs)
     return {key: value for key, value in kwargs.items() if key in parameters}
+
+
+def _init_container(module: nn.Module, layers: tuple[Any, ...], parent: Any, name: str | None) -> None:
+    object.__setattr__(module, "layers", tuple(layers))
+    object.__setattr__(module, "parent", parent)
+    object.__setattr__(module, "name", name)
+    module.__post_init__()
+
+
+def _no_forward(kind: str) -> NotImplementedError:
+    return NotImplementedError(f'Module [{kind}] is missing the required "forward" function')
+
+
+class ModuleList(nn.Module):
+    """Submodules in a list, named ``"0"``, ``"1"``, ..., as ``torch.nn.ModuleList(modules)``.
+
+    Indexing (negative too), slicing (a ModuleList of the same members, names kept), ``len``
+    and iteration as PyTorch. Like PyTorch's, it has no forward: calling it raises
+    ``NotImplementedError``. Flax modules are immutable, so there is no ``append``: build the
+    list whole (``ModuleList([Block() for _ in range(n)])``).
+
+    Attributes:
+      layers: the members as a tuple, each named by its index.
+    """
+
+    layers: tuple[Any, ...] = ()
+
+    preserve_adopted_names = True
+
+    def __init__(
+        self,
+        modules: Any = None,
+        *,
+        layers: tuple[Any, ...] | None = None,
+        parent: Any = _unspecified_parent,
+        name: str | None = None,
+    ) -> None:
+        if layers is None:
+            layers = tuple(_adopt_member("ModuleList", str(i), m) for i, m in enumerate(modules or ()))
+        elif modules is not None:
+            raise TypeError("ModuleList: give the modules positionally (PyTorch's form) or as layers=, not both")
+        _init_container(self, layers, parent, name)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.layers)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return ModuleList(layers=tuple(layer.clone(parent=None) for layer in self.layers[index]))
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError(f"'{type(index).__name__}' object cannot be interpreted as an integer")
+        if not -len(self.layers) <= index < len(self.layers):
+            raise IndexError(f"index {index} is out of range")
+        return self.layers[index]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """PyTorch's ModuleList has no forward; neither has this."""
+        raise _no_forward("ModuleList")
+
+
+class ModuleDict(nn.Module):
+    """Submodules by name, in insertion order, as ``torch.nn.ModuleDict(modules)``.
+
+    ``d[key]``, ``key in d``, ``len``, iteration over the keys, ``keys()``, ``values()``,
+    ``items()`` as PyTorch; keys must be strings without ``"."`` (PyTorch's TypeError and
+    KeyError). No forward, as PyTorch's.
+
+    Attributes:
+      layers: the members as a tuple, each named by its key.
+    """
+
+    layers: tuple[Any, ...] = ()
+
+    preserve_adopted_names = True
+
+    def __init__(
+        self,
+        modules: Mapping[str, Any] | Any = None,
+        *,
+        layers: tuple[Any, ...] | None = None,
+        parent: Any = _unspecified_parent,
+        name: str | None = None,
+    ) -> None:
+        if layers is None:
+            items = list(modules.items()) if isinstance(modules, Mapping) else list(modules or ())
+            members: dict[str, Any] = {}
+            for key, module in items:
+                if not isinstance(key, str):
+                    raise TypeError(f"module name should be a string. Got {type(key).__name__}")
+                if "." in key:
+                    raise KeyError(f'module name can\'t contain ".", got: {key}')
+                if key == "":
+                    raise KeyError('module name can\'t be empty string ""')
+                members[key] = _adopt_member("ModuleDict", key, module)
+            layers = tuple(members.values())
+        elif modules is not None:
+            raise TypeError("ModuleDict: give the modules positionally (PyTorch's form) or as layers=, not both")
+        _init_container(self, layers, parent, name)
+
+    def _members(self) -> dict[str, Any]:
+        return {layer.name: layer for layer in self.layers}
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._members()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._members()[key]
+
+    def keys(self) -> list[str]:
+        return list(self._members())
+
+    def values(self) -> list[Any]:
+        return list(self.layers)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._members().items())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """PyTorch's ModuleDict has no forward; neither has this."""
+        raise _no_forward("ModuleDict")
+
+
+def _adopt_member(kind: str, name: str, module: Any) -> Any:
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{type(module).__name__} is not a Module subclass")
+    return module.clone(parent=None, name=name)
 
 
 class Identity(nn.Module):

@@ -229,6 +229,14 @@ class _ConvNd(nn.Module):
                 "Kernel size can't be greater than actual input size"
             )
         _check_input_dtype(owner, x, weight, bias is not None)
+        if x.shape[1] == 0:
+            # PyTorch's result for zero input channels keeps the input's 0 channels (not
+            # out_channels) and never reads the bias, so its gradient is zeros; reproduced as is.
+            # The empty result still depends on input, weight and bias, as PyTorch's grad_fn does.
+            spatial_out = [(p - d) // s + 1 for p, d, s in zip(padded, dilated, stride)]
+            used = jnp.sum(x) + jnp.sum(weight) + (jnp.sum(bias) if bias is not None else 0)
+            empty = jnp.zeros((x.shape[0], 0, *spatial_out), x.dtype) + 0 * used
+            return empty if batched else empty[0]
         spatial = _SPATIAL[n] if n > 1 else "H"
         output = jax.lax.conv_general_dilated(
             x,

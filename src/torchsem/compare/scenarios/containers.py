@@ -148,3 +148,113 @@ def _cases() -> list[ModuleCase | ErrorCase]:
 
 
 register_module_cases("containers", _SECTION, _cases())
+
+
+def _stack_forward(blocks: Any, heads: Any, x: Any, tanh: Any) -> Any:
+    for block in blocks:
+        x = tanh(block(x))
+    return heads["cls"](x) + heads["reg"](x)
+
+
+def torch_stack() -> Any:
+    """A PyTorch module holding a ModuleList of blocks and a ModuleDict of heads."""
+    import torch
+
+    class Stack(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)])
+            self.heads = torch.nn.ModuleDict({"cls": torch.nn.Linear(4, 3), "reg": torch.nn.Linear(4, 1)})
+
+        def forward(self, x: Any) -> Any:
+            return _stack_forward(self.blocks, self.heads, x, torch.tanh)
+
+    return Stack()
+
+
+def torchsem_stack() -> Any:
+    """The same in torchsem: the containers assigned in ``setup``, their members called directly."""
+    import flax.linen as fnn
+    import jax.numpy as jnp
+
+    import torchsem.nn
+
+    class Stack(fnn.Module):
+        def setup(self) -> None:
+            self.blocks = torchsem.nn.ModuleList([torchsem.nn.Linear(4, 4), torchsem.nn.Linear(4, 4)])
+            self.heads = torchsem.nn.ModuleDict({"cls": torchsem.nn.Linear(4, 3), "reg": torchsem.nn.Linear(4, 1)})
+
+        def __call__(self, x: Any) -> Any:
+            return _stack_forward(self.blocks, self.heads, x, jnp.tanh)
+
+    return Stack()
+
+
+def _conv_block(nn: Any) -> Any:
+    # bias=False as in ResNets: a bias before a train-mode BatchNorm has gradient 0 up to rounding.
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2))
+
+
+def torch_conv_block() -> Any:
+    """``Sequential(Conv2d, BatchNorm2d, ReLU, MaxPool2d)``: train/eval reach the BatchNorm inside."""
+    import torch
+
+    return _conv_block(torch.nn)
+
+
+def torchsem_conv_block() -> Any:
+    """The same in torchsem: one ``use_running_average`` flag given to the Sequential drives its BatchNorm."""
+    import torchsem.nn
+
+    return _conv_block(torchsem.nn)
+
+
+def _bad_containers(nn: Any, which: str) -> Any:
+    if which == "dict-key-type":
+        return nn.ModuleDict({1: nn.ReLU()})
+    if which == "dict-key-dot":
+        return nn.ModuleDict({"a.b": nn.ReLU()})
+    if which == "dict-key-empty":
+        return nn.ModuleDict({"": nn.ReLU()})
+    if which == "list-member":
+        return nn.ModuleList([3])
+    return nn.ModuleList([nn.ReLU()])[3]
+
+
+def torch_bad_container(which: str) -> Any:
+    """A PyTorch container built wrong, by ``which``."""
+    import torch
+
+    return _bad_containers(torch.nn, which)
+
+
+def torchsem_bad_container(which: str) -> Any:
+    """The same mistake with torchsem's containers."""
+    import torchsem.nn
+
+    return _bad_containers(torchsem.nn, which)
+
+
+_extra: list[ModuleCase | ErrorCase] = [
+    ModuleCase(
+        f"{_HERE}.torch_stack",
+        f"{_HERE}.torchsem_stack",
+        inputs=((3, 4),),
+        modes=("train",),
+        seed=1700,
+        name="modulelist-moduledict",
+    ),
+    ModuleCase(
+        f"{_HERE}.torch_conv_block",
+        f"{_HERE}.torchsem_conv_block",
+        inputs=((2, 2, 4, 4),),
+        modes=("train", "eval", "train"),
+        seed=1701,
+        name="sequential-mode-dependent",
+    ),
+]
+_extra += [
+    ErrorCase(f"{_HERE}.torch_bad_container", f"{_HERE}.torchsem_bad_container", which, (which,))
+    for which in ("dict-key-type", "dict-key-dot", "dict-key-empty", "list-member", "list-index")
+]
+register_module_cases("containers", _SECTION, _extra)

@@ -143,6 +143,9 @@ def _conv_cases() -> list[ModuleCase]:
         (3, (2, 2, 2), dict(padding="same"), (2, 3, 4, 4)),  # unbatched, even kernel
         (3, (2, 2, 2), dict(padding=1, padding_mode="reflect", bias=False), (2, 2, 3, 3, 4)),
         (3, (2, 2, (2, 1, 2)), dict(padding=(1, 2, 0), padding_mode="replicate"), (2, 2, 3, 2, 3)),
+        # Zero input channels: PyTorch returns 0 channels (not out_channels) and a zero bias grad.
+        (2, (0, 4, 3), {}, (2, 0, 5, 5)),
+        (1, (0, 2, 3), dict(padding=1), (0, 5)),  # unbatched
     ]
     return [
         ModuleCase(*_conv(n), args, kwargs, inputs=(shape,), modes=_MODES, seed=seed, tolerances=_GRADIENTS)
