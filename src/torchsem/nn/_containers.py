@@ -123,8 +123,9 @@ def _no_forward(kind: str) -> NotImplementedError:
 class ModuleList(nn.Module):
     """Submodules in a list, named ``"0"``, ``"1"``, ..., as ``torch.nn.ModuleList(modules)``.
 
-    Indexing (negative too), slicing (a ModuleList of the same members, names kept), ``len``
-    and iteration as PyTorch. Like PyTorch's, it has no forward: calling it raises
+    Indexing (negative too), slicing (a ModuleList of the same members, names kept; inside
+    ``apply`` a tuple of the bound members, as Flax cannot create a module there), ``len`` and
+    iteration as PyTorch. Like PyTorch's, it has no forward: calling it raises
     ``NotImplementedError``. Flax modules are immutable, so there is no ``append``: build the
     list whole (``ModuleList([Block() for _ in range(n)])``).
 
@@ -158,7 +159,10 @@ class ModuleList(nn.Module):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return ModuleList(layers=tuple(layer.clone(parent=None) for layer in self.layers[index]))
+            if self.scope is not None:
+                # Bound (inside apply): the members themselves; Flax cannot create a module here.
+                return tuple(self.layers[index])
+            return ModuleList(layers=tuple(layer.clone(parent=None) for layer in self.layers[index]), parent=None)
         if not isinstance(index, int) or isinstance(index, bool):
             raise TypeError(f"'{type(index).__name__}' object cannot be interpreted as an integer")
         if not -len(self.layers) <= index < len(self.layers):
