@@ -207,3 +207,14 @@ def test_sequence_arguments_need_one_entry_per_spatial_axis(kwargs):
 def test_transposed_padding_strings_are_rejected():
     with pytest.raises(ValueError, match="no padding strings"):
         ConvTranspose2d(2, 2, 3, padding="same")
+
+
+def test_conv_algorithm_is_validated_and_matmul_is_the_same_convolution():
+    with pytest.raises(ValueError, match="conv_algorithm must be one of \\('xla', 'matmul'\\), got 'fft'"):
+        Conv2d(3, 4, 3, conv_algorithm="fft")
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 9, 8)).astype(np.float32))
+    xla = Conv2d(3, 4, 3, stride=2, padding=1, groups=1)
+    variables = xla.init(jax.random.key(0), x)
+    matmul = Conv2d(3, 4, 3, stride=2, padding=1, conv_algorithm="matmul")
+    # Same math, another float32 summation order: within float32 rounding of each other.
+    np.testing.assert_allclose(jax.jit(matmul.apply)(variables, x), xla.apply(variables, x), rtol=1e-5, atol=1e-6)

@@ -207,6 +207,8 @@ class ModuleCase:
         (``load_state_dict`` / ``load_torch_state_dict``), for modules whose default state is
         too regular to test with (BatchNorm's ones and zeros).
       notes: free text for the report.
+      jax_kwargs: torchsem-only constructor options (``conv_algorithm="matmul"``), given to the
+        torchsem class only; they name the case (``...-jax-conv_algorithm=matmul``).
     """
 
     torch_module: str
@@ -221,6 +223,7 @@ class ModuleCase:
     check_init: bool = True
     perturb: bool = False
     notes: str = ""
+    jax_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in _MODES]
@@ -237,6 +240,8 @@ class ModuleCase:
         if self.name:
             return self.name
         case = _case_id(self.args, self.kwargs, self.specs, self.modes)
+        if self.jax_kwargs:
+            case += "-jax-" + "-".join(f"{k}={v}" for k, v in self.jax_kwargs.items())
         kind = _short(self.torch_module).lower()
         return case if kind == family else f"{kind}-{case}"  # e.g. batchnorm/batchnorm2d-3-...
 
@@ -308,7 +313,7 @@ class ModuleCase:
         from .. import autograd, convert
         from ..random import Generator, torch_init
 
-        module = _resolve(self.module)(*self.args, **dict(self.kwargs))
+        module = _resolve(self.module)(*self.args, **dict(self.kwargs), **dict(self.jax_kwargs))
         first = [_jax_input(inputs[_input_key(i, 1)]) for i in range(len(self.specs))]
         variables = torch_init(module, Generator(self.seed), *first, **_mode_kwargs(module, False))
         outputs: dict[str, Any] = {}
@@ -385,7 +390,7 @@ class ModuleCase:
             name=f"{family}/{self.case_id(family)}",
             section=section,
             mapping=f"torch.nn.{_signature(self.torch_module, *arguments)} -> "
-            f"torchsem.nn.{_signature(self.module, *arguments)}",
+            f"torchsem.nn.{_signature(self.module, self.args, {**self.kwargs, **self.jax_kwargs})}",
             torch_program=self.run_torch,
             jax_program=self.run_jax,
             make_inputs=self.make_inputs,

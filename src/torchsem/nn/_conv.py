@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from ..random import linear_torch_init, register_torch_init
 from . import init as _init
+from ._conv_matmul import conv_as_matmuls
 from ._errors import InputError
 from ._padding import pad
 
@@ -128,6 +129,9 @@ def _check_groups_vs_weight(groups: int, weight_shape: Sequence[int]) -> None:
         )
 
 
+_CONV_ALGORITHMS = ("xla", "matmul")
+
+
 class _ConvNd(nn.Module):
     """Shared fields and forward of ``Conv1d/2d/3d`` (the subclasses set the spatial rank)."""
 
@@ -146,10 +150,13 @@ class _ConvNd(nn.Module):
     bias_init: _init.Initializer | None = None
     param_dtype: Any = jnp.float32
     precision: Any = jax.lax.Precision.HIGHEST
+    conv_algorithm: str = "xla"
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
         _check_common(owner, self.in_channels, self.out_channels, self.groups, self.bias)
+        if self.conv_algorithm not in _CONV_ALGORITHMS:
+            raise ValueError(f"conv_algorithm must be one of {_CONV_ALGORITHMS}, got {self.conv_algorithm!r}")
         n = self.num_spatial_dims
         _ntuple(self.kernel_size, n, owner, "kernel_size")
         stride = _ntuple(self.stride, n, owner, "stride")
@@ -238,16 +245,19 @@ class _ConvNd(nn.Module):
             empty = jnp.zeros((x.shape[0], 0, *spatial_out), x.dtype) + 0 * used
             return empty if batched else empty[0]
         spatial = _SPATIAL[n] if n > 1 else "H"
-        output = jax.lax.conv_general_dilated(
-            x,
-            weight,
-            window_strides=stride,
-            padding=pads,
-            rhs_dilation=dilation,
-            dimension_numbers=("NC" + spatial, "OI" + spatial, "NC" + spatial),
-            feature_group_count=self.groups,
-            precision=self.precision,
-        )
+        if self.conv_algorithm == "matmul":
+            output = conv_as_matmuls(x, weight, stride, pads, dilation, self.groups, self.precision)
+        else:
+            output = jax.lax.conv_general_dilated(
+                x,
+                weight,
+                window_strides=stride,
+                padding=pads,
+                rhs_dilation=dilation,
+                dimension_numbers=("NC" + spatial, "OI" + spatial, "NC" + spatial),
+                feature_group_count=self.groups,
+                precision=self.precision,
+            )
         if bias is not None:
             output = output + bias.reshape((1, -1) + (1,) * n)
         return output if batched else output[0]
@@ -440,7 +450,10 @@ _CONV_DOC = """A {n}-d convolution (cross-correlation) over ``(N, C_in, {dims})`
     ``precision`` defaults to ``jax.lax.Precision.HIGHEST``: float32 on CPU must agree with
     PyTorch to float32 tolerance. XLA CPU's default precision for a float32 convolution is
     already full float32; HIGHEST states it and keeps GPUs/TPUs from TF32/bfloat16 passes.
-    Computed by one ``jax.lax.conv_general_dilated`` with channels-first dimension numbers.
+    Computed by one ``jax.lax.conv_general_dilated`` with channels-first dimension numbers;
+    ``conv_algorithm="matmul"`` (opt-in, not a PyTorch argument) computes the same convolution
+    as one matrix product per kernel tap (faster on XLA's CPU backend for ResNet-sized 3x3
+    convolutions, with a different float32 summation order: see ``benchmarks/README.md``).
 
     Bad input raises PyTorch's message: ``InputError`` (a ``RuntimeError`` and ``ValueError``)
     where PyTorch raises ``RuntimeError``, ``ValueError`` for bad constructor arguments as

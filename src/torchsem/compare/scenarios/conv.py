@@ -147,10 +147,38 @@ def _conv_cases() -> list[ModuleCase]:
         (2, (0, 4, 3), {}, (2, 0, 5, 5)),
         (1, (0, 2, 3), dict(padding=1), (0, 5)),  # unbatched
     ]
-    return [
+    cases = [
         ModuleCase(*_conv(n), args, kwargs, inputs=(shape,), modes=_MODES, seed=seed, tolerances=_GRADIENTS)
         for seed, (n, args, kwargs, shape) in enumerate(grid, start=1301)
     ]
+    # The opt-in conv_algorithm="matmul" (shifted matrix products) against the same PyTorch runs.
+    matmul: list[tuple[int, tuple, dict[str, Any], tuple[int, ...]]] = [
+        (1, (4, 4, 3), dict(dilation=2, padding=2, groups=2), (2, 4, 7)),
+        (2, (3, 4, (2, 3)), dict(stride=(2, 1), padding=(1, 0)), (2, 3, 6, 7)),
+        (2, (4, 4, 3), dict(groups=4, padding=1, bias=False), (2, 4, 5, 6)),
+        (2, (3, 2, (3, 2)), dict(padding="same", dilation=(1, 3), padding_mode="reflect"), (2, 3, 5, 6)),
+        (2, (3, 2, 3), dict(padding=1), (3, 5, 6)),
+        (
+            3,
+            (2, 4, (1, 2, 3)),
+            dict(stride=(1, 2, 1), padding=(0, 1, 1), dilation=(2, 1, 1), groups=2),
+            (2, 2, 4, 5, 3),
+        ),
+    ]
+    cases += [
+        ModuleCase(
+            *_conv(n),
+            args,
+            kwargs,
+            inputs=(shape,),
+            modes=("train",),
+            seed=seed,
+            tolerances=_GRADIENTS,
+            jax_kwargs={"conv_algorithm": "matmul"},
+        )
+        for seed, (n, args, kwargs, shape) in enumerate(matmul, start=1391)
+    ]
+    return cases
 
 
 def _conv_errors() -> list[ErrorCase]:
