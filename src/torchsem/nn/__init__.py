@@ -50,6 +50,7 @@ from ._conv import ConvTranspose1d as ConvTranspose1d
 from ._conv import ConvTranspose2d as ConvTranspose2d
 from ._conv import ConvTranspose3d as ConvTranspose3d
 from ._dropout import Dropout as Dropout
+from ._torch_dropout import torch_dropout as torch_dropout
 from ._groupnorm import GroupNorm as GroupNorm
 from ._instancenorm import InstanceNorm1d as InstanceNorm1d
 from ._instancenorm import InstanceNorm2d as InstanceNorm2d
@@ -157,6 +158,7 @@ __all__ = [
     "convert_sync_batchnorm",
     "init",
     "sync_batchnorm",
+    "torch_dropout",
 ]
 __all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "RMSNorm"]
 __all__ += [

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ._mode import merge_mode
+from ._torch_dropout import active_generator, torch_dropout_mask
 
 
 def _check_probability(p: float) -> None:
@@ -39,7 +40,8 @@ class Dropout(nn.Module):
     Training draws its mask from the ``rng_collection`` stream (``'dropout'``): pass
     ``rngs={'dropout': key}`` to ``init``/``apply``. The mask's bits come from JAX's
     generator, so they differ from PyTorch's; its distribution and every deterministic
-    behaviour are PyTorch's.
+    behaviour are PyTorch's. Inside ``torchsem.nn.torch_dropout(generator)`` the mask is
+    PyTorch's own, bit for bit, drawn from a ``torchsem.random.Generator`` in call order.
 
     Attributes:
       p: the probability of an element being zeroed, in ``[0, 1]``.
@@ -96,6 +98,10 @@ def dropout_call(
         return input
     if module.p == 1:
         return input * jnp.zeros((), input.dtype)
+    generator = active_generator()
+    if generator is not None and rng is None:
+        # Inside torch_dropout: PyTorch's own mask, drawn from its generator in call order.
+        return _scale_kept(input, torch_dropout_mask(generator, mask_shape, module.p), module.p)
     if rng is None:
         if not module.has_rng(module.rng_collection):
             raise ValueError(

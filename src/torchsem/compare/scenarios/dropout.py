@@ -113,3 +113,91 @@ def _register() -> None:
 
 
 _register()
+
+
+# PyTorch's own masks: a small network with three dropouts trained for three SGD steps, PyTorch
+# seeded with torch.manual_seed(s), torchsem with Generator(s) for the init replay and the masks.
+_EXACT_STEPS = 3
+
+
+def _exact_layers(nn: Any) -> Any:
+    return nn.Sequential(
+        nn.Linear(6, 8), nn.Dropout(0.25), nn.Tanh(), nn.Dropout1d(0.5), nn.Linear(8, 4), nn.Dropout(0.1)
+    )
+
+
+def _exact_inputs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(320)
+    return {
+        "x": rng.standard_normal((_EXACT_STEPS, 5, 6)).astype(np.float32),
+        "c": rng.standard_normal((_EXACT_STEPS, 5, 4)).astype(np.float32),
+    }
+
+
+def _exact_torch(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    import torch
+
+    torch.manual_seed(321)
+    model = _exact_layers(torch.nn)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    outputs: dict[str, Any] = {}
+    for step in range(_EXACT_STEPS):
+        optimizer.zero_grad()
+        y = model(torch.from_numpy(inputs["x"][step]))
+        (y * torch.from_numpy(inputs["c"][step])).sum().backward()
+        optimizer.step()
+        outputs[f"step{step}.output"] = y.detach().numpy()
+        outputs[f"step{step}.grad 0.weight"] = model[0].weight.grad.numpy()
+    outputs["weight after"] = model[4].weight.detach().numpy()
+    return outputs
+
+
+def _exact_jax(inputs: dict[str, np.ndarray], jit: bool) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import torchsem.nn
+    from torchsem import optim
+    from torchsem.random import Generator, torch_init
+
+    from .. import jitted
+
+    generator = Generator(321)
+    model = _exact_layers(torchsem.nn)
+    params = torch_init(model, generator, jnp.asarray(inputs["x"][0]), deterministic=True)["params"]
+    tx = optim.sgd(0.1)
+    state = tx.init(params)
+
+    def step(params, state, x, c):
+        def loss(p):
+            y = model.apply({"params": p}, x, deterministic=False)
+            return jnp.sum(y * c), y
+
+        (_, y), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, y, grads
+
+    outputs: dict[str, Any] = {}
+    with torchsem.nn.torch_dropout(generator):
+        run = jitted(step, jit)
+        for i in range(_EXACT_STEPS):
+            params, state, y, grads = run(params, state, inputs["x"][i], inputs["c"][i])
+            outputs[f"step{i}.output"] = y
+            outputs[f"step{i}.grad 0.weight"] = grads["0"]["weight"]
+    outputs["weight after"] = params["4"]["weight"]
+    return outputs
+
+
+register(
+    Scenario(
+        name="dropout/torch-generator-masks",
+        section=_SECTION,
+        mapping="torch.manual_seed(s); model(x) in train() with Dropout/Dropout1d -> "
+        "g = Generator(s); torch_init(model, g, x); with torchsem.nn.torch_dropout(g): model.apply(...)",
+        make_inputs=_exact_inputs,
+        torch_program=_exact_torch,
+        jax_program=_exact_jax,
+        notes="PyTorch's own dropout masks, drawn from torchsem.random.Generator in call order",
+    )
+)
