@@ -27,6 +27,8 @@ from ._common import TorchOptimizer as TorchOptimizer
 from ._common import step as step
 from ._freeze import freeze as freeze
 from ._freeze import parameter_names as parameter_names
+from ._param_groups import ParamGroup as ParamGroup
+from ._param_groups import param_groups as param_groups
 from ._sgd import SGDState as SGDState
 from ._sgd import sgd as sgd
 from ._state_dict import load_state_dict as load_state_dict
@@ -35,6 +37,7 @@ from ._state_dict import state_dict as state_dict
 __all__ = [
     "AdamState",
     "LearningRate",
+    "ParamGroup",
     "SGDState",
     "Schedule",
     "TorchOptimizer",
@@ -42,6 +45,7 @@ __all__ = [
     "adamw",
     "freeze",
     "load_state_dict",
+    "param_groups",
     "parameter_names",
     "sgd",
     "state_dict",

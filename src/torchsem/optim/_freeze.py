@@ -16,14 +16,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from ..autograd import select_leaves
 from ..tree import is_selector, leaf_names
-from ._common import TorchOptimizer
-from ._common import step as optimizer_step
 
 Selection = Any | Callable[[str, Any], bool] | str | Iterable[str]
 """Which leaves: a bool pytree shaped like (or a prefix of) the parameters, a predicate
@@ -102,65 +99,14 @@ def freeze(
     if (trainable is None) == (frozen is None):
         raise ValueError("give exactly one of frozen (positional or frozen=) or trainable=")
 
-    def trainable_flags(params: Any) -> list[bool]:
+    def labels_of(params: Any) -> list[str]:
         if trainable is not None:
-            return _selection_mask(params, trainable, "trainable")
-        return [not f for f in _selection_mask(params, frozen, "frozen")]
+            flags = _selection_mask(params, trainable, "trainable")
+        else:
+            flags = [not f for f in _selection_mask(params, frozen, "frozen")]
+        return [_TRAINABLE if t else _FROZEN for t in flags]
 
-    def partition(params: Any) -> optax.GradientTransformation:
-        treedef = jax.tree.structure(params)
-        labels = treedef.unflatten(  # type: ignore[attr-defined]  # jaxlib ships no stub for PyTreeDef
-            [_TRAINABLE if t else _FROZEN for t in trainable_flags(params)]
-        )
-        return optax.partition({_TRAINABLE: tx, _FROZEN: optax.set_to_zero()}, labels)
+    from ._param_groups import partition_by_label
 
-    def init(params: Any) -> Any:
-        return partition(params).init(params)
-
-    def leaves(grads: Any, params: Any) -> tuple[Any, list[bool], list[Any], list[Any]]:
-        if params is None:
-            raise ValueError(
-                "params is required: freeze labels the parameters by name/mask; call update(grads, state, params)"
-            )
-        param_leaves, treedef = jax.tree.flatten(params)
-        grad_leaves, grad_treedef = jax.tree.flatten(grads, is_leaf=lambda x: x is None)
-        if grad_treedef != treedef:  # type: ignore[operator]  # jaxlib ships no stub for PyTreeDef
-            raise ValueError(
-                f"grads must have the structure of params (None allowed for a leaf); "
-                f"got grads {grad_treedef} for params {treedef}"
-            )
-        return treedef, trainable_flags(params), param_leaves, grad_leaves
-
-    def update(grads: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
-        treedef, flags, param_leaves, grad_leaves = leaves(grads, params)
-        # A frozen leaf's None gradient becomes zeros (set_to_zero needs an array); a trainable
-        # leaf's None is left for the inner optimizer, which skips it.
-        grads = treedef.unflatten(
-            [jnp.zeros_like(p) if g is None and not t else g for p, g, t in zip(param_leaves, grad_leaves, flags)]
-        )
-        updates, new_state = partition(params).update(grads, state, params)
-        update_leaves = jax.tree.flatten(updates, is_leaf=lambda x: x is None)[0]
-        updates = treedef.unflatten(
-            [jnp.zeros_like(p) if u is None else u for p, u in zip(param_leaves, update_leaves)]
-        )
-        return updates, new_state
-
-    if getattr(tx, "step", None) is None:
-        return optax.GradientTransformation(init, update)
-
-    def step(grads: Any, state: Any, params: Any) -> tuple[Any, Any]:
-        # The exact path: the inner optimizer's own step on the trainable leaves (MaskedNode in
-        # place of frozen ones, as optax.partition hands them over), frozen leaves kept as they are.
-        treedef, flags, param_leaves, grad_leaves = leaves(grads, params)
-        hidden = optax.MaskedNode()
-        trainable_params = treedef.unflatten([p if t else hidden for p, t in zip(param_leaves, flags)])
-        trainable_grads = treedef.unflatten([g if t else hidden for g, t in zip(grad_leaves, flags)])
-        inner = state.inner_states[_TRAINABLE]
-        new_trainable, new_inner = optimizer_step(tx, trainable_grads, inner.inner_state, trainable_params)
-        new_leaves = iter(jax.tree.leaves(new_trainable))
-        new_params = treedef.unflatten([next(new_leaves) if t else p for p, t in zip(param_leaves, flags)])
-        inner_states = dict(state.inner_states)
-        inner_states[_TRAINABLE] = inner._replace(inner_state=new_inner)
-        return new_params, state._replace(inner_states=inner_states)
-
-    return TorchOptimizer(init, update, step)
+    transforms = {_TRAINABLE: tx, _FROZEN: optax.set_to_zero()}
+    return partition_by_label(transforms, labels_of, "freeze", stateless=(_FROZEN,))
