@@ -176,3 +176,16 @@ def test_adamw_run_matches_pytorch():
     torch_state = optimizer.state_dict()["state"]
     ours = optim.state_dict(state.opt_state, order=[n for n, _ in torch_model.named_parameters()])
     assert sorted(ours) == sorted(torch_state) == [2, 3]
+
+
+def test_accumulation_steps_are_validated():
+    from torchsem.losses import cross_entropy
+    from torchsem.models import Net
+
+    with pytest.raises(ValueError, match="accumulation_steps must be an int >= 1, got 0"):
+        train.make_train_step(Net(), cross_entropy, optim.sgd(0.1), accumulation_steps=0)
+    tx = optim.sgd(0.1)
+    variables = Net().init(jax.random.key(0), jnp.zeros((2, 3, 8)), train=False)
+    step = train.make_train_step(Net(), cross_entropy, tx, accumulation_steps=3)
+    with pytest.raises(ValueError, match="must carry the 3 micro-batches on a leading axis, got leading sizes \\[2\\]"):
+        step(train.TrainState.create(variables, tx), (jnp.zeros((2, 2, 3, 8)), jnp.zeros((2, 2), jnp.int32)))

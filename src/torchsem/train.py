@@ -93,9 +93,22 @@ def make_train_step(
     requires_grad: Any = None,
     frozen: Any = None,
     train_kwargs: Mapping[str, Any] | None = None,
+    accumulation_steps: int = 1,
     jit: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """One PyTorch training iteration, ``zero_grad; loss = loss_fn(model(x), y); backward; step``.
+
+    With ``accumulation_steps=k`` it is PyTorch's gradient accumulation over ``k``
+    micro-batches::
+
+        optimizer.zero_grad()
+        for x, y in micro_batches:              # the batch's leading axis, k entries
+            (loss_fn(model(x), y) / k).backward()   # .grad += ..., BatchNorm updated each time
+        optimizer.step()
+
+    The gradients are summed in micro-batch order in float32 (the first one assigned, then
+    added, as ``.grad`` is), BatchNorm's running statistics are updated once per micro-batch,
+    and the optimizer steps once; the reported loss is the sum of the ``loss / k`` terms.
 
     Args:
       model: a Flax module called as ``model.apply(variables, x, **train_kwargs)``; a
@@ -111,28 +124,43 @@ def make_train_step(
         (``frozen="fc1.weight"`` is ``model.fc1.weight.requires_grad = False``).
       train_kwargs: keyword arguments selecting training mode, default ``{"train": True}``
         (``model.train()``; the document's Net takes ``train``).
+      accumulation_steps: micro-batches per optimizer step; the batch then carries them on a
+        leading axis: ``(x[k, ...], y[k, ...])``.
       jit: return the step jitted (the default) or as a plain traceable function.
 
     Returns:
       ``train_step(state, (x, y)) -> (state, {"loss": loss})``.
+
+    Raises:
+      ValueError: ``accumulation_steps`` < 1, or a batch whose leading axis is not
+        ``accumulation_steps`` (when the step is called).
 
     Reproduces one iteration of PyTorch's training loop, with ``optimizer.zero_grad()``'s
     default ``set_to_none=True``: gradients do not accumulate across steps.
     """
     train_kwargs = {"train": True} if train_kwargs is None else dict(train_kwargs)
     exact_step = getattr(tx, "step", None) is not None
+    if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) or accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be an int >= 1, got {accumulation_steps!r}")
+    k = accumulation_steps
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         inputs, targets = batch
-
-        def loss_of(params: Any) -> tuple[jax.Array, Any]:
-            variables = {"params": params, "batch_stats": state.batch_stats}
-            outputs, updated = model.apply(variables, inputs, mutable=["batch_stats"], **train_kwargs)
-            return loss_fn(outputs, targets), updated.get("batch_stats", state.batch_stats)
-
         mask = autograd.resolve_requires_grad(state.params, requires_grad, frozen)
-        value_and_grad = autograd.value_and_grad(loss_of, has_aux=True, requires_grad=mask)
-        (loss, batch_stats), grads = value_and_grad(state.params)
+
+        def micro_step(batch_stats: Any, inputs: Any, targets: Any) -> tuple[tuple[jax.Array, Any], Any]:
+            def loss_of(params: Any) -> tuple[jax.Array, Any]:
+                variables = {"params": params, "batch_stats": batch_stats}
+                outputs, updated = model.apply(variables, inputs, mutable=["batch_stats"], **train_kwargs)
+                loss = loss_fn(outputs, targets)
+                return (loss if k == 1 else loss / k), updated.get("batch_stats", batch_stats)
+
+            return autograd.value_and_grad(loss_of, has_aux=True, requires_grad=mask)(state.params)
+
+        if k == 1:
+            (loss, batch_stats), grads = micro_step(state.batch_stats, inputs, targets)
+        else:
+            (loss, batch_stats), grads = _accumulate(micro_step, state.batch_stats, inputs, targets, k)
         if not exact_step:
             grads = autograd.none_to_zeros(grads, state.params)
         params, opt_state = optim.step(tx, grads, state.opt_state, state.params)
@@ -140,6 +168,29 @@ def make_train_step(
         return TrainState(params, batch_stats, opt_state, step), {"loss": loss}
 
     return jax.jit(train_step) if jit else train_step
+
+
+def _accumulate(micro_step: Callable, batch_stats: Any, inputs: Any, targets: Any, k: int) -> Any:
+    """PyTorch's ``k`` backward passes into ``.grad``: the first gradient assigned, the rest added in order."""
+    for name, value in (("inputs", inputs), ("targets", targets)):
+        leading = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in jax.tree.leaves(value)}
+        if leading != {k}:
+            raise ValueError(
+                f"accumulation_steps={k}: the batch's {name} must carry the {k} micro-batches on a leading axis, "
+                f"got leading sizes {sorted(leading, key=str)}"
+            )
+    first = jax.tree.map(lambda a: a[0], (inputs, targets))
+    (loss, batch_stats), grads = micro_step(batch_stats, *first)
+
+    def body(carry: Any, micro: Any) -> tuple[Any, None]:
+        loss, batch_stats, grads = carry
+        (micro_loss, batch_stats), micro_grads = micro_step(batch_stats, *micro)
+        grads = jax.tree.map(lambda g, m: g + m, grads, micro_grads)
+        return (loss + micro_loss, batch_stats, grads), None
+
+    rest = jax.tree.map(lambda a: a[1:], (inputs, targets))
+    (loss, batch_stats, grads), _ = jax.lax.scan(body, (loss, batch_stats, grads), rest)
+    return (loss, batch_stats), grads
 
 
 def make_eval_step(
