@@ -1,8 +1,11 @@
 """Optimizers that step exactly like ``torch.optim``, as optax GradientTransformations.
 
-- :func:`sgd`, :func:`adam`, :func:`adamw`: PyTorch's formulas, defaults, argument errors and
-  float32 roundings; per-parameter state with PyTorch's names (:class:`SGDState`,
-  :class:`AdamState`); a None gradient skips its parameter as ``optimizer.step()`` does.
+- :func:`sgd`, :func:`adam`, :func:`adamw`, :func:`rmsprop`, :func:`adagrad`, :func:`adadelta`,
+  :func:`adamax`, :func:`nadam`, :func:`radam`: PyTorch's formulas, defaults, argument errors
+  and float32 roundings (its float64 step scalars rounded once); per-parameter state with
+  PyTorch's names (:class:`SGDState`, :class:`AdamState`, :class:`RMSpropState`,
+  :class:`AdagradState`, :class:`AdadeltaState`, :class:`AdamaxState`, :class:`NAdamState`,
+  :class:`RAdamState`); a None gradient skips its parameter as ``optimizer.step()`` does.
 - :func:`freeze`: ``requires_grad=False`` for the optimizer, on ``optax.partition`` +
   ``optax.set_to_zero`` (never ``optax.masked``, which lets the raw gradient through).
 - :func:`state_dict` / :func:`load_state_dict`: the state as PyTorch's
@@ -18,35 +21,59 @@ no float32 update can always land exactly there, which is why this is not an ``a
 parameters bit for bit in every case.
 """
 
+from ._adadelta import AdadeltaState as AdadeltaState
+from ._adadelta import adadelta as adadelta
+from ._adagrad import AdagradState as AdagradState
+from ._adagrad import adagrad as adagrad
 from ._adam import AdamState as AdamState
 from ._adam import adam as adam
 from ._adam import adamw as adamw
+from ._adamax import AdamaxState as AdamaxState
+from ._adamax import adamax as adamax
 from ._common import LearningRate as LearningRate
 from ._common import Schedule as Schedule
 from ._common import TorchOptimizer as TorchOptimizer
 from ._common import step as step
 from ._freeze import freeze as freeze
 from ._freeze import parameter_names as parameter_names
+from ._nadam import NAdamState as NAdamState
+from ._nadam import nadam as nadam
 from ._param_groups import ParamGroup as ParamGroup
 from ._param_groups import param_groups as param_groups
+from ._radam import RAdamState as RAdamState
+from ._radam import radam as radam
+from ._rmsprop import RMSpropState as RMSpropState
+from ._rmsprop import rmsprop as rmsprop
 from ._sgd import SGDState as SGDState
 from ._sgd import sgd as sgd
 from ._state_dict import load_state_dict as load_state_dict
 from ._state_dict import state_dict as state_dict
 
 __all__ = [
+    "AdadeltaState",
+    "AdagradState",
     "AdamState",
+    "AdamaxState",
     "LearningRate",
+    "NAdamState",
     "ParamGroup",
+    "RAdamState",
+    "RMSpropState",
     "SGDState",
     "Schedule",
     "TorchOptimizer",
+    "adadelta",
+    "adagrad",
     "adam",
+    "adamax",
     "adamw",
     "freeze",
     "load_state_dict",
+    "nadam",
     "param_groups",
     "parameter_names",
+    "radam",
+    "rmsprop",
     "sgd",
     "state_dict",
     "step",

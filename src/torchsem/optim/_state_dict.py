@@ -20,10 +20,40 @@ import optax
 
 from ..convert import host_copy
 from ..tree import leaf_names
+from ._adadelta import AdadeltaState
+from ._adagrad import AdagradState
 from ._adam import AdamState
+from ._adamax import AdamaxState
+from ._nadam import NAdamState
+from ._radam import RAdamState
+from ._rmsprop import RMSpropState
 from ._sgd import SGDState
 
 TorchState = dict[int, dict[str, np.ndarray]]
+
+_KEYS: dict[type, tuple[str, ...]] = {
+    AdamState: ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    RMSpropState: ("step", "square_avg", "momentum_buffer", "grad_avg"),
+    AdagradState: ("step", "sum"),
+    AdadeltaState: ("step", "square_avg", "acc_delta"),
+    AdamaxState: ("step", "exp_avg", "exp_inf"),
+    NAdamState: ("step", "mu_product", "exp_avg", "exp_avg_sq"),
+    RAdamState: ("step", "exp_avg", "exp_avg_sq"),
+}
+"""PyTorch's per-parameter state keys, in the order ``optimizer.state_dict()`` lists them (a
+field that is None, an option not taken, is left out). Each of these states has a per-parameter
+``step``: 0 means PyTorch holds no state for the parameter yet."""
+
+_MADE_IN_CONSTRUCTOR = (AdagradState,)
+"""States PyTorch makes for every parameter in the optimizer's constructor, not at its first step."""
+
+_NO_STATE = {"step": 0.0, "mu_product": 1.0}
+"""The value of a scalar field before the parameter's first step (other fields: zeros)."""
+
+_STATE_TYPES: tuple[type, ...] = (SGDState, *_KEYS)
+
+OptimizerState = Any
+"""One of the torchsem optimizers' state NamedTuples."""
 
 
 def _is_masked(x: Any) -> bool:
@@ -47,11 +77,11 @@ def _torch_index(per_parameter_tree: Any, order: Sequence[str] | None) -> list[i
     return [position[name] for name in names]
 
 
-def _find(opt_state: Any) -> list[SGDState | AdamState]:
-    found: list[SGDState | AdamState] = []
+def _find(opt_state: Any) -> list[OptimizerState]:
+    found: list[OptimizerState] = []
 
     def visit(node: Any) -> None:
-        if isinstance(node, (SGDState, AdamState)):
+        if isinstance(node, _STATE_TYPES):
             found.append(node)
         elif isinstance(node, Mapping):
             for value in node.values():
@@ -64,13 +94,18 @@ def _find(opt_state: Any) -> list[SGDState | AdamState]:
     return found
 
 
-def _the_state(opt_state: Any) -> SGDState | AdamState:
+def _the_state(opt_state: Any) -> OptimizerState:
     found = _find(opt_state)
     if len(found) != 1:
+        names = ", ".join(t.__name__ for t in _STATE_TYPES)
         raise ValueError(
-            f"expected exactly one torchsem SGDState or AdamState in the optimizer state, found {len(found)}"
+            f"expected exactly one torchsem optimizer state ({names}) in the optimizer state, found {len(found)}"
         )
     return found[0]
+
+
+def _keys(state: OptimizerState) -> list[str]:
+    return [key for key in _KEYS[type(state)] if getattr(state, key) is not None]
 
 
 def _never_written(buffer: np.ndarray) -> bool:
@@ -82,12 +117,14 @@ def state_dict(opt_state: Any, order: Sequence[str] | None = None) -> TorchState
     """The state as PyTorch's ``optimizer.state_dict()["state"]``: ``{index: {name: array}}``.
 
     Parameters PyTorch holds no state for (never had a gradient, frozen, or SGD without
-    momentum) are absent, as in PyTorch. Arrays are numpy; ``step`` is a float32 scalar as
-    PyTorch's.
+    momentum) are absent, as in PyTorch; Adagrad, whose constructor makes every parameter's
+    state, lists every parameter that is not frozen. Keys are PyTorch's, in its order. Arrays
+    are numpy; ``step`` (and NAdam's ``mu_product``) are float32 scalars as PyTorch's.
 
     Args:
-      opt_state: the state of :func:`sgd`, :func:`adam` or :func:`adamw`, also when wrapped
-        (by :func:`freeze`, ``optax.chain``...).
+      opt_state: the state of any torchsem optimizer (:func:`sgd`, :func:`adam`,
+        :func:`adamw`, :func:`rmsprop`, :func:`adagrad`, :func:`adadelta`, :func:`adamax`,
+        :func:`nadam`, :func:`radam`), also when wrapped (by :func:`freeze`, ``optax.chain``...).
       order: the parameters' dotted names in PyTorch's order (default: tree-leaf order).
     """
     state = _the_state(opt_state)
@@ -105,14 +142,15 @@ def state_dict(opt_state: Any, order: Sequence[str] | None = None) -> TorchState
             if exists:
                 result[index_of[leaf]] = {"momentum_buffer": buf}
         return dict(sorted(result.items()))
-    names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if state.max_exp_avg_sq is not None else [])
-    columns = [_leaves(getattr(state, name)) for name in names]
+    keys = _keys(state)
+    columns = {key: _leaves(getattr(state, key)) for key in keys}
     index_of = _torch_index(state.step, order)
-    for leaf, step in enumerate(_leaves(state.step)):
-        if _is_masked(step) or float(step) == 0.0:
+    always = isinstance(state, _MADE_IN_CONSTRUCTOR)
+    for leaf, step in enumerate(columns["step"]):
+        if _is_masked(step) or (not always and float(step) == 0.0):
             continue
-        entry = {"step": np.asarray(step, np.float32)}
-        entry.update({name: np.asarray(column[leaf]) for name, column in zip(names, columns)})
+        entry = {key: np.asarray(columns[key][leaf]) for key in keys}
+        entry["step"] = np.asarray(step, np.float32)
         result[index_of[leaf]] = entry
     return dict(sorted(result.items()))
 
@@ -125,7 +163,9 @@ def load_state_dict(
     Args:
       opt_state: a state of the right shape, e.g. ``tx.init(params)``.
       torch_state: PyTorch's ``optimizer.state_dict()["state"]`` (tensors or arrays); a
-        parameter it lacks gets PyTorch's "no state" (zeros, buffer absent, step 0).
+        parameter it lacks gets PyTorch's "no state" (zeros, buffer absent, step 0,
+        ``mu_product`` 1). Adagrad's must hold every parameter that is not frozen (PyTorch's
+        Adagrad makes its state in the constructor).
       order: the parameters' dotted names in PyTorch's order (default: tree-leaf order).
 
     Returns:
@@ -133,17 +173,15 @@ def load_state_dict(
 
     Raises:
       ValueError: an index with no parameter, a frozen parameter with state, a missing or
-        unexpected buffer name, or a shape that differs.
+        unexpected buffer name, a shape that differs, or an Adagrad parameter without state.
     """
     state = _the_state(opt_state)
     if isinstance(state, SGDState):
-        fields = {"momentum_buffer": "momentum_buffer"} if state.momentum_buffer is not None else {}
+        fields = ["momentum_buffer"] if state.momentum_buffer is not None else []
         reference = state.momentum_buffer
     else:
-        fields = {"step": "step", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq"}
-        if state.max_exp_avg_sq is not None:
-            fields["max_exp_avg_sq"] = "max_exp_avg_sq"
-        reference = state.exp_avg
+        fields = _keys(state)
+        reference = state.step
     if reference is None:  # SGD without momentum: PyTorch keeps no state
         if torch_state:
             raise ValueError(f"PyTorch state for parameters {sorted(torch_state)}, but SGD without momentum keeps none")
@@ -162,6 +200,17 @@ def load_state_dict(
         if set(entry) != set(fields):
             raise ValueError(f"PyTorch state for parameter {index} has {sorted(entry)}, expected {sorted(fields)}")
         by_leaf[leaf] = entry
+    if isinstance(state, _MADE_IN_CONSTRUCTOR):
+        missing = sorted(
+            index_of[leaf]
+            for leaf, value in enumerate(reference_leaves)
+            if not _is_masked(value) and leaf not in by_leaf
+        )
+        if missing:
+            raise ValueError(
+                f"PyTorch's {type(state).__name__[: -len('State')]} holds state for every parameter from its "
+                f"constructor; torch_state lacks parameters {missing}"
+            )
 
     def column(name: str, default: Any) -> Any:
         leaves, treedef = jax.tree.flatten(getattr(state, name), is_leaf=_is_masked)
@@ -182,7 +231,7 @@ def load_state_dict(
                 new.append(default(leaf))
         return jax.tree.unflatten(treedef, new)
 
-    new_state: SGDState | AdamState
+    new_state: OptimizerState
     if isinstance(state, SGDState):
         if state.has_momentum_buffer is None:  # dampening 0: an absent buffer is -0.0 everywhere
             new_state = state._replace(momentum_buffer=column("momentum_buffer", lambda p: jnp.full_like(p, -0.0)))
@@ -194,12 +243,13 @@ def load_state_dict(
                 momentum_buffer=column("momentum_buffer", jnp.zeros_like), has_momentum_buffer=exists
             )
     else:
-        new_state = state._replace(
-            step=column("step", jnp.zeros_like),
-            exp_avg=column("exp_avg", jnp.zeros_like),
-            exp_avg_sq=column("exp_avg_sq", jnp.zeros_like),
-            max_exp_avg_sq=column("max_exp_avg_sq", jnp.zeros_like) if state.max_exp_avg_sq is not None else None,
-        )
+
+        def no_state(name: str) -> Any:
+            if name in _NO_STATE:
+                return lambda leaf: jnp.full_like(leaf, _NO_STATE[name])
+            return jnp.zeros_like
+
+        new_state = state._replace(**{name: column(name, no_state(name)) for name in fields})
     return _replace(opt_state, state, new_state)
 
 
@@ -207,7 +257,7 @@ def _replace(node: Any, old: Any, new: Any) -> Any:
     """``node`` with the object ``old`` (found by identity) replaced by ``new``."""
     if node is old:
         return new
-    if isinstance(node, (SGDState, AdamState)):
+    if isinstance(node, _STATE_TYPES):
         return node
     if isinstance(node, tuple) and hasattr(node, "_fields"):
         return type(node)(*(_replace(value, old, new) for value in node))
