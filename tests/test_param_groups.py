@@ -47,3 +47,38 @@ def test_groups_resolve_defaults_and_leave_unlisted_parameters_alone():
     np.testing.assert_array_equal(params["bn"]["weight"], PARAMS["bn"]["weight"])  # in no group: never moves
     np.testing.assert_array_equal(params["fc"]["bias"], PARAMS["fc"]["bias"])  # None gradient: skipped
     np.testing.assert_allclose(params["fc"]["weight"], 1 - 0.1 * (1 + 0.5), rtol=1e-6)
+
+
+@pytest.mark.live_torch
+def test_the_state_of_every_group_reads_as_pytorchs_one_state_dict():
+    import torch
+
+    names = ["fc.weight", "fc.bias", "bn.weight"]
+    tparams = {
+        n: torch.nn.Parameter(torch.from_numpy(np.asarray(PARAMS[n.split(".")[0]][n.split(".")[1]]).copy()))
+        for n in names
+    }
+    topt = torch.optim.AdamW(
+        [{"params": [tparams["fc.weight"]]}, {"params": [tparams["fc.bias"], tparams["bn.weight"]], "lr": 0.1}]
+    )
+    tx = optim.param_groups(optim.adamw, [{"params": "fc.weight"}, {"params": ["fc.bias", "bn"], "lr": 0.1}])
+    state, params = tx.init(PARAMS), PARAMS
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        grads = {
+            "fc": {
+                "weight": rng.standard_normal((2, 3)).astype(np.float32),
+                "bias": rng.standard_normal(2).astype(np.float32),
+            },
+            "bn": {"weight": rng.standard_normal(2).astype(np.float32)},
+        }
+        for n, p in tparams.items():
+            p.grad = torch.from_numpy(grads[n.split(".")[0]][n.split(".")[1]].copy())
+        topt.step()
+        params, state = optim.step(tx, grads, state, params)
+    expected = topt.state_dict()["state"]
+    got = optim.state_dict(state, order=names)
+    assert sorted(got) == sorted(expected) == [0, 1, 2]
+    for index, entry in expected.items():
+        for key, value in entry.items():
+            np.testing.assert_allclose(got[index][key], value.numpy(), rtol=1e-5, atol=1e-7)

@@ -125,9 +125,23 @@ def state_dict(opt_state: Any, order: Sequence[str] | None = None) -> TorchState
       opt_state: the state of any torchsem optimizer (:func:`sgd`, :func:`adam`,
         :func:`adamw`, :func:`rmsprop`, :func:`adagrad`, :func:`adadelta`, :func:`adamax`,
         :func:`nadam`, :func:`radam`), also when wrapped (by :func:`freeze`, ``optax.chain``...).
-      order: the parameters' dotted names in PyTorch's order (default: tree-leaf order).
+      order: the parameters' dotted names in PyTorch's order (default: tree-leaf order). With
+        :func:`param_groups`, PyTorch numbers the parameters group after group, in the order
+        each group lists them.
+
+    Several torchsem states (one per group of :func:`param_groups`, each holding its own
+    parameters) are merged into the one ``state`` dict PyTorch keeps.
     """
-    state = _the_state(opt_state)
+    found = _find(opt_state)
+    if len(found) > 1:
+        merged: TorchState = {}
+        for state in found:
+            merged.update(_state_dict_of(state, order))
+        return dict(sorted(merged.items()))
+    return _state_dict_of(_the_state(opt_state), order)
+
+
+def _state_dict_of(state: OptimizerState, order: Sequence[str] | None) -> TorchState:
     result: TorchState = {}
     if isinstance(state, SGDState):
         if state.momentum_buffer is None:
