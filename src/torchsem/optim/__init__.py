@@ -6,6 +6,10 @@
   PyTorch's names (:class:`SGDState`, :class:`AdamState`, :class:`RMSpropState`,
   :class:`AdagradState`, :class:`AdadeltaState`, :class:`AdamaxState`, :class:`NAdamState`,
   :class:`RAdamState`); a None gradient skips its parameter as ``optimizer.step()`` does.
+- :mod:`lr_scheduler`: PyTorch's schedulers as optax schedules (the value
+  ``optimizer.param_groups[0]["lr"]`` holds after each ``scheduler.step()``);
+  :func:`clip_grad_norm` / :func:`clip_grad_value`: ``torch.nn.utils`` clipping, as the first
+  transformation of a chain; :func:`param_groups`: PyTorch's parameter groups.
 - :func:`freeze`: ``requires_grad=False`` for the optimizer, on ``optax.partition`` +
   ``optax.set_to_zero`` (never ``optax.masked``, which lets the raw gradient through).
 - :func:`state_dict` / :func:`load_state_dict`: the state as PyTorch's
@@ -21,6 +25,7 @@ no float32 update can always land exactly there, which is why this is not an ``a
 parameters bit for bit in every case.
 """
 
+from . import lr_scheduler as lr_scheduler
 from ._adadelta import AdadeltaState as AdadeltaState
 from ._adadelta import adadelta as adadelta
 from ._adagrad import AdagradState as AdagradState
@@ -30,6 +35,9 @@ from ._adam import adam as adam
 from ._adam import adamw as adamw
 from ._adamax import AdamaxState as AdamaxState
 from ._adamax import adamax as adamax
+from ._clip import ClipGradNormState as ClipGradNormState
+from ._clip import clip_grad_norm as clip_grad_norm
+from ._clip import clip_grad_value as clip_grad_value
 from ._common import LearningRate as LearningRate
 from ._common import Schedule as Schedule
 from ._common import TorchOptimizer as TorchOptimizer
@@ -54,6 +62,7 @@ __all__ = [
     "AdagradState",
     "AdamState",
     "AdamaxState",
+    "ClipGradNormState",
     "LearningRate",
     "NAdamState",
     "ParamGroup",
@@ -67,8 +76,11 @@ __all__ = [
     "adam",
     "adamax",
     "adamw",
+    "clip_grad_norm",
+    "clip_grad_value",
     "freeze",
     "load_state_dict",
+    "lr_scheduler",
     "nadam",
     "param_groups",
     "parameter_names",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +10,7 @@ import numpy as np
 
 from ._common import (
     LearningRate,
+    Schedule,
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
@@ -49,30 +50,32 @@ class AdamState(NamedTuple):
     count: jax.Array | None  # type: ignore[assignment]
 
 
-def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> tuple[float, float]:
+def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> tuple[float | Schedule, float]:
     # PyTorch's checks, in PyTorch's order, with its messages.
     check_learning_rate(lr, nan_is_valid=False)
     check_number("eps", eps)
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
-    beta1, beta2 = (check_number(f"betas[{i}]", b) for i, b in enumerate(betas))
+    scheduled = callable(betas[0])  # a cycling scheduler's momentum: PyTorch does not check scheduler values
+    beta1 = betas[0] if scheduled else check_number("betas[0]", betas[0])
+    beta2 = check_number("betas[1]", betas[1])
     check_number("weight_decay", weight_decay)
     if not eps >= 0.0:
         raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= beta1 < 1.0:
+    if not scheduled and not 0.0 <= beta1 < 1.0:
         raise ValueError(f"Invalid beta parameter at index 0: {beta1}")
     if not 0.0 <= beta2 < 1.0:
         raise ValueError(f"Invalid beta parameter at index 1: {beta2}")
     if not weight_decay >= 0.0:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if not (isinstance(beta1, float) and isinstance(beta2, float)):
+    if not ((scheduled or isinstance(beta1, float)) and isinstance(beta2, float)):
         raise ValueError("betas must be either both floats or both Tensors")
     return beta1, beta2
 
 
 def _adam(
     lr: LearningRate,
-    betas: tuple[float, float],
+    betas: tuple[float | Schedule, float],
     eps: float,
     weight_decay: float,
     amsgrad: bool,
@@ -80,10 +83,12 @@ def _adam(
     decoupled: bool,
 ) -> TorchOptimizer:
     beta1, beta2 = _check_adam_arguments(lr, betas, eps, weight_decay)
-    corrections = BiasCorrections(None if callable(lr) else float(lr), beta1, beta2)
+    scheduled_beta1 = callable(beta1)
+    constant_beta1 = 0.0 if scheduled_beta1 else cast(float, beta1)  # unused with a schedule
+    corrections = BiasCorrections(None if callable(lr) else float(lr), constant_beta1, beta2)
     # exp_avg.lerp_(grad, 1 - beta1): PyTorch's lerp takes w = float32(1 - beta1) and computes
     # start + w * (end - start) for |w| < 0.5, else end + (w - 1) * (end - start), each one FMA.
-    lerp_weight = np.float32(1 - beta1)
+    lerp_weight = np.float32(1 - constant_beta1)
     lerp_small = bool(abs(lerp_weight) < 0.5)
 
     def init(params: Any) -> AdamState:
@@ -92,9 +97,10 @@ def _adam(
                 raise TypeError(f"torchsem.optim steps floating-point parameters, got a {jnp.result_type(leaf)} leaf")
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
         steps = jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params)
-        return AdamState(steps, zeros(), zeros(), zeros() if amsgrad else None, initial_count(lr))
+        count = jnp.zeros((), jnp.int32) if scheduled_beta1 else initial_count(lr)
+        return AdamState(steps, zeros(), zeros(), zeros() if amsgrad else None, count)
 
-    def parameter_step(lr_value, p, g, step, exp_avg, exp_avg_sq, *maybe_max):
+    def parameter_step(lr_value, beta1_value, weight_value, p, g, step, exp_avg, exp_avg_sq, *maybe_max):
         dtype = p.dtype
         g = rounded(g)
         if maximize:
@@ -110,7 +116,10 @@ def _adam(
             else:
                 g = g + scalar(weight_decay, dtype) * p
         difference = g - exp_avg
-        if lerp_small:
+        if scheduled_beta1:  # PyTorch's lerp picks its formula by the weight, here known per step only
+            w = weight_value.astype(dtype)
+            exp_avg = jnp.where(jnp.abs(w) < 0.5, exp_avg + w * difference, g + (w - np.float32(1)) * difference)
+        elif lerp_small:
             exp_avg = exp_avg + lerp_weight.astype(dtype) * difference
         else:
             exp_avg = g + (lerp_weight - np.float32(1)).astype(dtype) * difference
@@ -122,13 +131,25 @@ def _adam(
             second = jnp.maximum(maybe_max[0], exp_avg_sq)
             new_max = (second,)
         denom = jnp.sqrt(second) / corrections.bias_correction2_sqrt(step, p.shape).astype(dtype) + scalar(eps, dtype)
-        neg_step_size = corrections.neg_step_size(step, lr_value).astype(dtype)
+        if scheduled_beta1:
+            # PyTorch: lr / (1 - beta1_t ** step) in float64; here in float32 (a few ulp away).
+            neg_step_size = (-(lr_value / -jnp.expm1(step * jnp.log(beta1_value)))).astype(dtype)
+        else:
+            neg_step_size = corrections.neg_step_size(step, lr_value).astype(dtype)
         new_p = p + (neg_step_size * exp_avg) / denom  # param.addcdiv_(exp_avg, denom, value=-step_size)
         return (new_p, step, exp_avg, exp_avg_sq, *new_max)
 
     def step(grads: Any, state: AdamState, params: Any) -> tuple[Any, AdamState]:
         lr_value = learning_rate_at(lr, state.count)
-        one = lambda p, g, *s: parameter_step(lr_value, p, g, *s)  # noqa: E731
+        beta1_value = weight_value = None
+        if scheduled_beta1:  # PyTorch's group["betas"][0] as a cycling scheduler set it for this step
+            schedule = cast(Schedule, beta1)
+            beta1_value = jnp.asarray(schedule(state.count), jnp.float32)  # type: ignore[arg-type]  # init made it
+            # 1 - beta1 is computed in float64 and rounded once where the schedule can (complement), else in float32.
+            complement = getattr(schedule, "complement", None)
+            weight = complement(state.count) if complement is not None else 1 - beta1_value
+            weight_value = jnp.asarray(weight, jnp.float32)
+        one = lambda p, g, *s: parameter_step(lr_value, beta1_value, weight_value, p, g, *s)  # noqa: E731
         trees = (state.step, state.exp_avg, state.exp_avg_sq) + ((state.max_exp_avg_sq,) if amsgrad else ())
         new_params, new_trees = map_present(one, grads, params, trees)
         steps, exp_avg, exp_avg_sq, *maybe_max = new_trees
@@ -160,7 +181,7 @@ _MATH = r"""
 
 def adam(
     lr: LearningRate = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
+    betas: tuple[float | Schedule, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     amsgrad: bool = False,
@@ -174,7 +195,8 @@ def adam(
       lr: learning rate, a number or an optax schedule called with the number of previous
         ``update`` calls (0 first); with a schedule the step size ``lr_t / (1 - beta1**t)`` is
         divided in float32.
-      betas: ``(beta1, beta2)``, each in [0, 1).
+      betas: ``(beta1, beta2)``, each in [0, 1); ``beta1`` may be a schedule (a cycling scheduler's
+        ``momentum``, called with the update count), then ``1 - beta1**t`` is computed in float32.
       eps: added to the denominator.
       weight_decay: L2 penalty added to the gradient (PyTorch's Adam; see :func:`adamw`).
       amsgrad: keep the maximum of the second moments.
@@ -194,7 +216,7 @@ def adam(
 
 def adamw(
     lr: LearningRate = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
+    betas: tuple[float | Schedule, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
     amsgrad: bool = False,

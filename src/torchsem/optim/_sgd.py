@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 
 from ._common import (
     LearningRate,
+    Schedule,
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
@@ -58,7 +59,7 @@ def _check_float(param: jax.Array) -> None:
 
 def sgd(
     lr: LearningRate = 1e-3,
-    momentum: float = 0.0,
+    momentum: float | Schedule = 0.0,
     dampening: float = 0.0,
     weight_decay: float = 0.0,
     nesterov: bool = False,
@@ -85,7 +86,9 @@ def sgd(
       lr: learning rate, a number or an optax schedule called with the number of previous
         ``update`` calls (0 first), as a PyTorch LR scheduler stepped after every
         ``optimizer.step()``. PyTorch 2.13's default 1e-3.
-      momentum: momentum factor.
+      momentum: momentum factor, a number or an optax schedule (a scheduler's cycled momentum,
+        ``OneCycleLR(...).momentum``) called with the update count like ``lr``; a schedule's
+        values are taken to be nonzero (momentum buffers are always kept).
       dampening: dampening for momentum (not applied on the buffer's first step).
       weight_decay: L2 penalty added to the gradient.
       nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
@@ -105,22 +108,23 @@ def sgd(
     implementations round identically).
     """
     check_learning_rate(lr, nan_is_valid=True)
-    momentum = check_number("momentum", momentum)
+    scheduled_momentum = callable(momentum)
+    factor = 0.0 if scheduled_momentum else check_number("momentum", momentum)  # the number, when it is one
     dampening = check_number("dampening", dampening)
     weight_decay = check_number("weight_decay", weight_decay)
-    if momentum < 0.0:
+    if factor < 0.0:
         raise ValueError(f"Invalid momentum value: {momentum}")
     if weight_decay < 0.0:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if nesterov and (momentum <= 0 or dampening != 0):
+    if nesterov and ((not scheduled_momentum and factor <= 0) or dampening != 0):
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-    use_momentum = momentum != 0
+    use_momentum = scheduled_momentum or factor != 0
     flagged = use_momentum and (dampening != 0 or maximize)  # see SGDState.has_momentum_buffer
 
     def init(params: Any) -> SGDState:
         for leaf in jax.tree.leaves(params):
             _check_float(leaf)
-        count = initial_count(lr)
+        count = jnp.zeros((), jnp.int32) if scheduled_momentum else initial_count(lr)
         if not use_momentum:
             return SGDState(None, None, count)
         if not flagged:
@@ -129,7 +133,7 @@ def sgd(
         exists = jnp.zeros((len(jax.tree.leaves(params)),), bool)
         return SGDState(buffers, exists, count)
 
-    def parameter_step(lr_value, p, g, *state):
+    def parameter_step(lr_value, momentum_value, p, g, *state):
         dtype = p.dtype
         g = rounded(g)  # a gradient arrives rounded, never fused with the product that made it
         if maximize:
@@ -139,20 +143,25 @@ def sgd(
         new_state: tuple = ()
         if use_momentum:
             buf = state[0]
-            scaled = rounded(buf * scalar(momentum, dtype))  # buf.mul_(momentum): its own rounding
+            m = momentum_value.astype(dtype) if scheduled_momentum else scalar(factor, dtype)
+            scaled = rounded(buf * m)  # buf.mul_(momentum): its own rounding
             if flagged:
                 buf = jnp.where(state[1], scaled + scalar(1 - dampening, dtype) * g, g)
                 new_state = (buf, jnp.ones((), bool))
             else:  # an unwritten buffer is -0.0: -0.0 + g == g exactly, PyTorch's buf = clone(g)
                 buf = scaled + g
                 new_state = (buf,)
-            g = g + scalar(momentum, dtype) * buf if nesterov else buf
+            g = g + m * buf if nesterov else buf
         new_p = p + (-lr_value.astype(dtype)) * g  # p.add_(g, alpha=-lr): one FMA
         return (new_p, *new_state)
 
     def step(grads: Any, state: SGDState, params: Any) -> tuple[Any, SGDState]:
         lr_value = learning_rate_at(lr, state.count)
-        one = lambda p, g, *s: parameter_step(lr_value, p, g, *s)  # noqa: E731
+        momentum_value = None
+        if scheduled_momentum:  # PyTorch's group["momentum"] as a cycling scheduler set it for this step
+            schedule = cast(Schedule, momentum)
+            momentum_value = jnp.asarray(schedule(state.count), jnp.float32)  # type: ignore[arg-type]  # init made it
+        one = lambda p, g, *s: parameter_step(lr_value, momentum_value, p, g, *s)  # noqa: E731
         if flagged:
             # The attr-defined ignores: jaxlib ships no stub for PyTreeDef, so mypy cannot resolve its methods.
             treedef = jax.tree.structure(params)
