@@ -63,6 +63,8 @@ class Input:
         ``requires_grad_()``).
       fixed: values for the first elements in C order (``(inf, -inf, nan, 0.0)`` to check how
         non-finite inputs propagate); the rest is drawn.
+      keyword: the call's keyword for this input (``"key_padding_mask"``), given to both calls
+        as ``keyword=array``; None: positional, in the order of the positional inputs.
     """
 
     shape: tuple[int, ...]
@@ -73,6 +75,7 @@ class Input:
     offset: float = 0.0
     requires_grad: bool = True
     fixed: tuple[float, ...] = ()
+    keyword: str | None = None
 
     @property
     def is_float(self) -> bool:
@@ -111,12 +114,24 @@ def _arg_text(value: Any) -> str:
     return str(value).lower()
 
 
-def _case_id(args: tuple, kwargs: Mapping[str, Any], inputs: Sequence[Input], modes: Sequence[str]) -> str:
+def _case_id(
+    args: tuple,
+    kwargs: Mapping[str, Any],
+    inputs: Sequence[Input],
+    modes: Sequence[str],
+    call_kwargs: Mapping[str, Any] | None = None,
+) -> str:
     parts = [_arg_text(a) for a in args] + [f"{k}={_arg_text(v)}" for k, v in kwargs.items()]
     parts.append(
         "in="
-        + "+".join((_arg_text(i.shape) or "scalar") + ("" if i.dtype == "float32" else f".{i.dtype}") for i in inputs)
+        + "+".join(
+            ("" if i.keyword is None else f"{i.keyword}:")
+            + (_arg_text(i.shape) or "scalar")
+            + ("" if i.dtype == "float32" else f".{i.dtype}")
+            for i in inputs
+        )
     )
+    parts += [f"{k}={_arg_text(v)}" for k, v in (call_kwargs or {}).items()]
     if tuple(modes) != _MODES:
         parts.append("-".join(modes))
     return re.sub(r"[^a-z0-9_.=\-]", "", "-".join(parts).lower())
@@ -137,6 +152,12 @@ def _mode_kwargs(module: Any, train: bool) -> dict[str, Any]:
         # A container (Sequential) hands each flag to the layers whose call takes it.
         return {"use_running_average": not train, "deterministic": not train}
     return {}
+
+
+def _split_call(specs: Sequence[Input], values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The call's positional and keyword arguments: each input by its ``keyword``, or in order."""
+    args = [value for spec, value in zip(specs, values) if spec.keyword is None]
+    return args, {spec.keyword: value for spec, value in zip(specs, values) if spec.keyword is not None}
 
 
 def _jax_input(value: np.ndarray) -> Any:
@@ -193,8 +214,9 @@ class ModuleCase:
         declaring a case imports no torch.
       module: the torchsem class (or its dotted path).
       args, kwargs: constructor arguments, given to both classes (PyTorch's signature).
-      inputs: the positional inputs of the call (shapes, or :class:`Input` for dtypes and
-        ranges).
+      inputs: the inputs of the call (shapes, or :class:`Input` for dtypes, ranges and
+        keywords), positional unless an :class:`Input` names its ``keyword``.
+      call_kwargs: further keyword arguments of every call, given to both (``need_weights=False``).
       modes: the sequence of ``"train"``/``"eval"`` forwards on the same module.
       seed: the seed of ``torch.manual_seed`` / ``torchsem.random.Generator`` and of the inputs.
       name: the case's name within its family (default: made from the arguments and shapes).
@@ -216,6 +238,7 @@ class ModuleCase:
     args: tuple = ()
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     inputs: tuple[Input | tuple[int, ...], ...] = ()
+    call_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     modes: tuple[str, ...] = _MODES
     seed: int = 0
     name: str | None = None
@@ -239,7 +262,7 @@ class ModuleCase:
     def case_id(self, family: str) -> str:
         if self.name:
             return self.name
-        case = _case_id(self.args, self.kwargs, self.specs, self.modes)
+        case = _case_id(self.args, self.kwargs, self.specs, self.modes, self.call_kwargs)
         if self.jax_kwargs:
             case += "-jax-" + "-".join(f"{k}={v}" for k, v in self.jax_kwargs.items())
         kind = _short(self.torch_module).lower()
@@ -284,11 +307,13 @@ class ModuleCase:
             for i, spec in enumerate(self.specs):
                 x = torch.from_numpy(np.array(inputs[_input_key(i, step)], copy=True))
                 xs.append(x.requires_grad_(True) if spec.is_float and spec.requires_grad else x)
-            ys = _flat_outputs(module(*xs))
+            args, kwargs = _split_call(self.specs, xs)
+            ys = _flat_outputs(module(*args, **kwargs, **dict(self.call_kwargs)))
             loss = None
             for j, y in enumerate(ys):
-                outputs[f"{tag} output{j}"] = to_numpy(y)
-                if y.is_floating_point() and y.requires_grad:
+                # None: an output that is absent (MultiheadAttention's weights with need_weights=False)
+                outputs[f"{tag} output{j}"] = None if y is None else to_numpy(y)
+                if y is not None and y.is_floating_point() and y.requires_grad:
                     cotangent = torch.from_numpy(
                         _cotangent(self.seed, step, j, tuple(y.shape), y.detach().numpy().dtype)
                     )
@@ -314,8 +339,17 @@ class ModuleCase:
         from ..random import Generator, torch_init
 
         module = _resolve(self.module)(*self.args, **dict(self.kwargs), **dict(self.jax_kwargs))
-        first = [_jax_input(inputs[_input_key(i, 1)]) for i in range(len(self.specs))]
-        variables = torch_init(module, Generator(self.seed), *first, **_mode_kwargs(module, False))
+        first, first_kwargs = _split_call(
+            self.specs, [_jax_input(inputs[_input_key(i, 1)]) for i in range(len(self.specs))]
+        )
+        variables = torch_init(
+            module,
+            Generator(self.seed),
+            *first,
+            **first_kwargs,
+            **dict(self.call_kwargs),
+            **_mode_kwargs(module, False),
+        )
         outputs: dict[str, Any] = {}
         if self.check_init:
             state = convert.to_torch_state_dict(variables, key_order=_torch_key_order(module))
@@ -333,9 +367,12 @@ class ModuleCase:
             for i, x in zip(differentiated, float_xs):
                 call[i] = x
             mutable = sorted(collections) if train and collections else False
+            args, kwargs = _split_call(self.specs, call)
             result = module.apply(
                 {"params": params, **collections},
-                *call,
+                *args,
+                **kwargs,
+                **dict(self.call_kwargs),
                 **_mode_kwargs(module, train),
                 mutable=mutable,
                 rngs={"dropout": key},
@@ -368,7 +405,7 @@ class ModuleCase:
             )[0]
             cotangents = [
                 _cotangent(self.seed, step, j, tuple(s.shape), np.dtype(s.dtype))
-                if np.dtype(s.dtype).kind == "f"
+                if s is not None and np.dtype(s.dtype).kind == "f"
                 else None
                 for j, s in enumerate(shapes)
             ]
@@ -402,7 +439,8 @@ class ModuleCase:
 def _flat_outputs(result: Any) -> tuple[Any, ...]:
     """A call's outputs as one flat tuple, depth first: ``(out, (h, c))`` -> ``(out, h, c)``.
 
-    An LSTM returns nested tuples on both sides; each array becomes ``output{j}`` in this order.
+    An LSTM returns nested tuples on both sides; each array becomes ``output{j}`` in this order
+    (a None, MultiheadAttention's weights with ``need_weights=False``, is an output of its own).
     """
     if not isinstance(result, tuple):
         return (result,)
@@ -439,7 +477,9 @@ class ErrorCase:
 
     Attributes:
       torch_module, module, args, kwargs: as in :class:`ModuleCase`.
-      inputs: the call's inputs (empty: only the constructor is checked).
+      inputs: the call's inputs (empty: only the constructor is checked), positional unless an
+        :class:`Input` names its ``keyword``.
+      call_kwargs: further keyword arguments of the call, given to both.
       mode: ``"train"`` or ``"eval"`` for the call.
       name: the case's name within its family (``error-...`` is prepended).
     """
@@ -451,6 +491,7 @@ class ErrorCase:
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     inputs: tuple[Input | tuple[int, ...], ...] = ()
     mode: str = "train"
+    call_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def make_inputs(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(0)
@@ -463,7 +504,9 @@ class ErrorCase:
             module = _resolve(self.torch_module)(*self.args, **dict(self.kwargs))
             module.train(self.mode == "train")
             if self.inputs:
-                module(*(torch.from_numpy(np.array(inputs[f"input{i}"])) for i in range(len(self.inputs))))
+                xs = [torch.from_numpy(np.array(inputs[f"input{i}"])) for i in range(len(self.inputs))]
+                args, kwargs = _split_call([_as_input(spec) for spec in self.inputs], xs)
+                module(*args, **kwargs, **dict(self.call_kwargs))
 
         return error_outputs(attempt)
 
@@ -480,7 +523,10 @@ class ErrorCase:
             def call(*xs: Any) -> Any:
                 # Initialised in the call's own mode: PyTorch's checks run in the order that mode has.
                 rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
-                return module.init_with_output(rngs, *xs, **_mode_kwargs(module, train))[0]
+                args, kwargs = _split_call([_as_input(spec) for spec in self.inputs], xs)
+                return module.init_with_output(
+                    rngs, *args, **kwargs, **dict(self.call_kwargs), **_mode_kwargs(module, train)
+                )[0]
 
             jitted(call, jit)(*xs)
 

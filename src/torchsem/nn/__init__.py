@@ -50,6 +50,7 @@ from ._conv import ConvTranspose1d as ConvTranspose1d
 from ._conv import ConvTranspose2d as ConvTranspose2d
 from ._conv import ConvTranspose3d as ConvTranspose3d
 from ._dropout import Dropout as Dropout
+from ._embedding import Embedding as Embedding
 from ._torch_dropout import torch_dropout as torch_dropout
 from ._groupnorm import GroupNorm as GroupNorm
 from ._instancenorm import InstanceNorm1d as InstanceNorm1d
@@ -79,6 +80,12 @@ from ._padding import ZeroPad3d as ZeroPad3d
 from ._pooling import AvgPool1d as AvgPool1d
 from ._pooling import AvgPool2d as AvgPool2d
 from ._pooling import AvgPool3d as AvgPool3d
+from ._rnn import GRU as GRU
+from ._rnn import LSTM as LSTM
+from ._rnn import RNN as RNN
+from ._rnn_cell import GRUCell as GRUCell
+from ._rnn_cell import LSTMCell as LSTMCell
+from ._rnn_cell import RNNCell as RNNCell
 from ._shape import Dropout1d as Dropout1d
 from ._shape import Dropout2d as Dropout2d
 from ._shape import Dropout3d as Dropout3d
@@ -174,3 +181,4 @@ __all__ += [
     "MaxPool2d",
     "MaxPool3d",
 ]
+__all__ += ["GRU", "LSTM", "RNN", "Embedding", "GRUCell", "LSTMCell", "RNNCell"]
