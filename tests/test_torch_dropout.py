@@ -49,3 +49,25 @@ def test_the_generator_advances_as_pytorchs_and_the_default_stays_flaxs():
 def test_only_a_torchsem_generator_is_accepted():
     with pytest.raises(TypeError, match="generator must be a torchsem.random.Generator, got int"), torch_dropout(5):
         pass
+
+
+@pytest.mark.live_torch
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_the_dropout_between_rnn_layers_is_pytorchs(kind):
+    import jax.numpy as jnp
+    import torch
+
+    import torchsem.nn
+    from torchsem.random import torch_init
+
+    kwargs = {"batch_first": True} if kind == "LSTM" else {"bidirectional": True}
+    x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
+    torch.manual_seed(3)
+    reference = getattr(torch.nn, kind)(4, 6, num_layers=3, dropout=0.4, **kwargs)
+    expected = reference(torch.from_numpy(x))[0].detach().numpy()
+    generator = Generator(3)
+    module = getattr(torchsem.nn, kind)(4, 6, num_layers=3, dropout=0.4, **kwargs)
+    variables = torch_init(module, generator, jnp.asarray(x), deterministic=True)
+    with torch_dropout(generator):
+        got = jax.jit(lambda v, x: module.apply(v, x, deterministic=False)[0])(variables, x)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)

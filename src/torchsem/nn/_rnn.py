@@ -39,6 +39,7 @@ from ._rnn_cell import (
     _uniform_bound,
     _uniform_torch_init,
 )
+from ._torch_dropout import active_generator, torch_dropout_mask
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -255,6 +256,8 @@ def _dropout_keys(module: nn.Module, spec: _Spec, training: bool, rng_collection
     """One key per dropout between layers (none in eval, with ``dropout == 0`` or one layer)."""
     if not training or spec.dropout in (0, 1) or spec.num_layers == 1:
         return ()  # no dropout acts, or p = 1 zeroes every element without a mask
+    if active_generator() is not None:
+        return ()  # torch_dropout: PyTorch's masks from its generator, no Flax key
     if not module.has_rng(rng_collection):
         raise ValueError(
             f"{spec.name}(dropout={spec.dropout}) in training mode (deterministic=False) needs a PRNG key for the "
@@ -264,16 +267,23 @@ def _dropout_keys(module: nn.Module, spec: _Spec, training: bool, rng_collection
     return tuple(module.make_rng(rng_collection) for _ in range(spec.num_layers - 1))
 
 
-def _between_layers(spec: _Spec, layer_output: jax.Array, key: jax.Array | None) -> jax.Array:
-    """PyTorch's ``dropout(layer_output, p, train=True)`` between two layers, mask from ``key``."""
+def _between_layers(spec: _Spec, layer_output: jax.Array, key: jax.Array | None, generator: Any) -> jax.Array:
+    """PyTorch's ``dropout(layer_output, p, train=True)`` between two layers, mask from ``key``.
+
+    Under ``torch_dropout(generator)`` the mask is PyTorch's own: ``bernoulli_`` on the layer's
+    time-major ``(L, N, D * H)`` output, as PyTorch's C++ stack draws it after each layer.
+    """
     if spec.dropout == 1:
         return layer_output * jnp.zeros((), layer_output.dtype)  # x * 0: NaN stays NaN, as in PyTorch
+    if generator is not None:
+        keep = torch_dropout_mask(generator, tuple(layer_output.shape), spec.dropout)
+        return _scale_kept(layer_output, keep, spec.dropout)
     assert key is not None
     keep = jax.random.bernoulli(key, 1.0 - spec.dropout, layer_output.shape)
     return _scale_kept(layer_output, keep, spec.dropout)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "training", "precision"))
+@functools.partial(jax.jit, static_argnames=("spec", "training", "precision", "generator"))
 def _stack(
     params: dict[str, jax.Array],
     input: jax.Array,
@@ -283,6 +293,7 @@ def _stack(
     spec: _Spec,
     training: bool,
     precision: Any,
+    generator: Any = None,
 ) -> tuple[jax.Array, tuple[jax.Array, ...]]:
     """Every layer and direction over a batched input: ``(output, final states)``.
 
@@ -298,7 +309,7 @@ def _stack(
         layer_input, layer_finals = _layer(spec, params, layer, layer_input, layer_states, precision)
         finals += layer_finals
         if training and spec.dropout > 0 and layer < spec.num_layers - 1:
-            layer_input = _between_layers(spec, layer_input, keys[layer] if keys else None)
+            layer_input = _between_layers(spec, layer_input, keys[layer] if keys else None, generator)
     output = jnp.swapaxes(layer_input, 0, 1) if spec.batch_first else layer_input
     return output, tuple(jnp.stack([f[i] for f in finals]) for i in range(len(states)))
 
@@ -342,7 +353,10 @@ def _forward(
 
     params = _make_params(module, spec, param_dtype)
     keys = _dropout_keys(module, spec, training, rng_collection)
-    output, final_states = _stack(params, input, states, keys, spec=spec, training=training, precision=precision)
+    generator = active_generator() if training and spec.dropout not in (0, 1) and spec.num_layers > 1 else None
+    output, final_states = _stack(
+        params, input, states, keys, spec=spec, training=training, precision=precision, generator=generator
+    )
     if not batched:
         output = jnp.squeeze(output, batch_axis)
         final_states = tuple(jnp.squeeze(s, 1) for s in final_states)
