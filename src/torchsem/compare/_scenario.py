@@ -20,6 +20,14 @@ class Tolerance:
     """A per-output tolerance that differs from the scenario's default, with the reason why.
 
     ``|actual - expected| <= atol + rtol * |expected|`` elementwise, as ``numpy.allclose``.
+
+    A *drift* tolerance (``drift=k``, ``reference=name``) judges a float32 result by its distance
+    from a float64 PyTorch run of the same program, recorded by the PyTorch program as the output
+    ``reference`` (which the JAX program does not produce): where float32 PyTorch itself moves away
+    from float64 (a long trajectory, BatchNorm on a few values per channel), torchsem must be about
+    as close to float64 as PyTorch is. ``baseline`` names other drift-judged outputs whose PyTorch
+    drift also sets the yardstick (for a scalar, too few numbers to measure drift by). See
+    :func:`~torchsem.compare.compare_output`.
     Text outputs are equal under ``text="exact"``; under ``text="contained"`` PyTorch's text
     must appear verbatim inside torchsem's (an error message that adds context around
     PyTorch's own words). ``is_default`` marks the scenario's own ``rtol``/``atol`` (made by
@@ -31,10 +39,19 @@ class Tolerance:
     reason: str
     text: str = "exact"
     is_default: bool = dataclasses.field(default=False, kw_only=True)
+    drift: float | None = dataclasses.field(default=None, kw_only=True)
+    reference: str | None = dataclasses.field(default=None, kw_only=True)
+    baseline: tuple[str, ...] = dataclasses.field(default=(), kw_only=True)
 
     def __post_init__(self) -> None:
         if self.rtol < 0 or self.atol < 0:
             raise ValueError(f"rtol and atol must be >= 0, got rtol={self.rtol}, atol={self.atol}")
+        if (self.drift is None) != (self.reference is None):
+            raise ValueError("a drift tolerance needs both drift (k) and reference (the float64 output's name)")
+        if self.drift is not None and not self.drift >= 1:
+            raise ValueError(f"drift must be >= 1 (a multiple of PyTorch's distance from float64), got {self.drift}")
+        if self.baseline and self.drift is None:
+            raise ValueError("baseline outputs only apply to a drift tolerance")
         if not self.reason.strip():
             raise ValueError("a tolerance that differs from the default needs a reason")
         if self.text not in ("exact", "contained"):

@@ -34,6 +34,7 @@ from ._adaptive_pooling import AdaptiveAvgPool3d as AdaptiveAvgPool3d
 from ._adaptive_pooling import AdaptiveMaxPool1d as AdaptiveMaxPool1d
 from ._adaptive_pooling import AdaptiveMaxPool2d as AdaptiveMaxPool2d
 from ._adaptive_pooling import AdaptiveMaxPool3d as AdaptiveMaxPool3d
+from ._attention import MultiheadAttention as MultiheadAttention
 from ._batchnorm import BatchNorm as BatchNorm
 from ._batchnorm import BatchNorm1d as BatchNorm1d
 from ._batchnorm import BatchNorm2d as BatchNorm2d
@@ -51,7 +52,6 @@ from ._conv import ConvTranspose2d as ConvTranspose2d
 from ._conv import ConvTranspose3d as ConvTranspose3d
 from ._dropout import Dropout as Dropout
 from ._embedding import Embedding as Embedding
-from ._torch_dropout import torch_dropout as torch_dropout
 from ._groupnorm import GroupNorm as GroupNorm
 from ._instancenorm import InstanceNorm1d as InstanceNorm1d
 from ._instancenorm import InstanceNorm2d as InstanceNorm2d
@@ -59,6 +59,15 @@ from ._instancenorm import InstanceNorm3d as InstanceNorm3d
 from ._layernorm import LayerNorm as LayerNorm
 from ._layernorm import RMSNorm as RMSNorm
 from ._linear import Linear as Linear
+from ._loss import BCELoss as BCELoss
+from ._loss import BCEWithLogitsLoss as BCEWithLogitsLoss
+from ._loss import CrossEntropyLoss as CrossEntropyLoss
+from ._loss import HuberLoss as HuberLoss
+from ._loss import KLDivLoss as KLDivLoss
+from ._loss import L1Loss as L1Loss
+from ._loss import MSELoss as MSELoss
+from ._loss import NLLLoss as NLLLoss
+from ._loss import SmoothL1Loss as SmoothL1Loss
 from ._max_pooling import MaxPool1d as MaxPool1d
 from ._max_pooling import MaxPool2d as MaxPool2d
 from ._max_pooling import MaxPool3d as MaxPool3d
@@ -94,6 +103,12 @@ from ._shape import Unflatten as Unflatten
 from ._sync import SyncBatchNormWrapper as SyncBatchNormWrapper
 from ._sync import convert_sync_batchnorm as convert_sync_batchnorm
 from ._sync import sync_batchnorm as sync_batchnorm
+from ._torch_dropout import torch_dropout as torch_dropout
+from ._transformer import Transformer as Transformer
+from ._transformer import TransformerDecoder as TransformerDecoder
+from ._transformer import TransformerDecoderLayer as TransformerDecoderLayer
+from ._transformer import TransformerEncoder as TransformerEncoder
+from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
 
 __all__ = [
     "CELU",
@@ -182,3 +197,22 @@ __all__ += [
     "MaxPool3d",
 ]
 __all__ += ["GRU", "LSTM", "RNN", "Embedding", "GRUCell", "LSTMCell", "RNNCell"]
+__all__ += [
+    "MultiheadAttention",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+]
+__all__ += [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "NLLLoss",
+    "SmoothL1Loss",
+]

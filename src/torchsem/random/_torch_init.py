@@ -4,7 +4,9 @@ PyTorch initialises parameters while the model is built, each module's ``reset_p
 drawing from the global generator in construction order. Here ``module.init`` provides the
 variable structure; the submodules are then visited in the order they are first called
 (PyTorch's registration order for sequential nets, or an explicit ``order``) and each one's
-registered replay function redraws its own parameters from a :class:`Generator`.
+registered replay function redraws its own parameters from a :class:`Generator`; a model whose
+PyTorch ``__init__`` draws in an order of its own (torchvision's ResNet) registers one replay
+for its whole subtree.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ _REGISTRY: dict[type, TorchInitFn] = {}
 # "module:qualname" -> replay, resolved on first use so this package imports even while the
 # modules it knows about are stubs or absent.
 _LAZY_REGISTRY: dict[str, TorchInitFn] = {}
+# The registered types (or lazy specs) whose replay initialises their whole subtree.
+_SUBTREE: set[type | str] = set()
 
 
-def register_torch_init(module_type: type | str, fn: TorchInitFn) -> None:
+def register_torch_init(module_type: type | str, fn: TorchInitFn, *, subtree: bool = False) -> None:
     """Register how PyTorch initialises the parameters of a module type.
 
     Args:
@@ -38,6 +42,10 @@ def register_torch_init(module_type: type | str, fn: TorchInitFn) -> None:
             own parameter arrays (``{name: np.ndarray}``, not those of its submodules) and the
             generator, draw as PyTorch's ``reset_parameters`` does and return new arrays of the
             same shapes.
+        subtree: ``fn`` initialises the module's whole subtree, for a PyTorch model whose
+            ``__init__`` draws in an order of its own or re-initialises its children (torchvision's
+            ResNet). ``fn`` then gets and returns the nested ``{name: array or dict}`` of every
+            parameter under the module, and its submodules' own replays are not run.
     """
     if isinstance(module_type, str):
         if ":" not in module_type:
@@ -47,6 +55,10 @@ def register_torch_init(module_type: type | str, fn: TorchInitFn) -> None:
         _REGISTRY[module_type] = fn
     else:
         raise TypeError(f"module_type must be a class or a 'module:ClassName' string, got {module_type!r}")
+    if subtree:
+        _SUBTREE.add(module_type)
+    else:
+        _SUBTREE.discard(module_type)
 
 
 def _resolve_lazy() -> None:
@@ -59,7 +71,11 @@ def _resolve_lazy() -> None:
         except (ImportError, AttributeError):
             continue  # not written yet: stays lazy
         if isinstance(target, type):
-            _REGISTRY.setdefault(target, _LAZY_REGISTRY[spec])
+            if target not in _REGISTRY:
+                _REGISTRY[target] = _LAZY_REGISTRY[spec]
+                if spec in _SUBTREE:
+                    _SUBTREE.add(target)
+            _SUBTREE.discard(spec)
             del _LAZY_REGISTRY[spec]
 
 
@@ -75,6 +91,14 @@ def _replay_for(module_type: type) -> TorchInitFn | None:
         if klass in _REGISTRY:
             return _REGISTRY[klass]
     return None
+
+
+def _replays_subtree(module_type: type) -> bool:
+    """Whether the replay :func:`_replay_for` finds was registered with ``subtree=True``."""
+    for klass in module_type.__mro__:
+        if klass in _REGISTRY:
+            return klass in _SUBTREE
+    return False
 
 
 # ------------------------------------------------------------------ replays
@@ -146,9 +170,24 @@ register_torch_init("flax.linen:BatchNorm", batchnorm_torch_init)
 # ---------------------------------------------------------------- the walk
 
 
-def _call_order(module: Any, rng: Any, args: tuple, kwargs: dict) -> tuple[dict, list[tuple[tuple[str, ...], Any]]]:
-    """``module.init`` plus the submodules in the order of their first method call."""
+def _call_order(
+    module: Any, rng: Any, args: tuple, kwargs: dict
+) -> tuple[dict, list[tuple[tuple[str, ...], Any]], Callable[[], Any] | None]:
+    """``module.init``'s variables plus the submodules in the order of their first method call.
+
+    The parameters' initial values are not computed: the replays redraw them. ``init`` is traced
+    abstractly (``jax.eval_shape``) for the call order and the parameters' shapes, which come
+    back as zeros, and the other collections (buffers) come from a jitted ``init`` whose
+    parameters XLA drops as unused. An eager ``init`` would compile JAX's random number generator
+    once per parameter shape: seconds for a ResNet. A module that cannot be traced with these
+    arguments is initialised eagerly instead.
+
+    Returns:
+      ``(variables, calls, init_params)``: ``init_params()`` computes the parameters ``init``
+      would give (for any a replay leaves as they were), None when ``variables`` holds them.
+    """
     import flax.linen as nn
+    import jax
 
     seen: dict[tuple[str, ...], Any] = {}
 
@@ -158,9 +197,45 @@ def _call_order(module: Any, rng: Any, args: tuple, kwargs: dict) -> tuple[dict,
             seen.setdefault(path, context.module)
         return next_fun(*call_args, **call_kwargs)
 
-    with nn.intercept_methods(record):
-        variables = module.init(rng, *args, **kwargs)
-    return variables, list(seen.items())
+    skeletons: list[dict[str, Any]] = []
+
+    def init(key: Any, *inputs: Any) -> Any:
+        variables = module.init(key, *inputs, **kwargs)
+        # JAX's transforms hand dicts back with sorted keys; PyTorch's order is init's own.
+        skeletons.append(_skeleton(variables))
+        return variables
+
+    try:
+        with nn.intercept_methods(record):
+            shapes = jax.eval_shape(init, rng, *args)
+        variables = jax.jit(lambda key, *inputs: {k: v for k, v in init(key, *inputs).items() if k != "params"})(
+            rng, *args
+        )
+    except Exception:  # e.g. an argument that is not an array, or a bad input: the eager init says
+        seen.clear()
+        with nn.intercept_methods(record):
+            return module.init(rng, *args, **kwargs), list(seen.items()), None
+    order = skeletons[0]
+    variables = {name: _in_order(variables[name], order[name]) for name in order if name != "params"}
+    if "params" in shapes:
+        params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
+        variables = {"params": _in_order(params, order["params"]), **variables}
+        variables = {name: variables[name] for name in order}
+
+    def init_params() -> Any:
+        return _in_order(jax.jit(lambda key, *inputs: init(key, *inputs)["params"])(rng, *args), order["params"])
+
+    return variables, list(seen.items()), init_params
+
+
+def _skeleton(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested keys of a mapping in its own order (None at the leaves)."""
+    return {name: _skeleton(value) if isinstance(value, Mapping) else None for name, value in tree.items()}
+
+
+def _in_order(tree: Mapping[str, Any], skeleton: Mapping[str, Any]) -> dict[str, Any]:
+    """``tree`` as plain dicts whose keys follow ``skeleton``'s order."""
+    return {name: tree[name] if inner is None else _in_order(tree[name], inner) for name, inner in skeleton.items()}
 
 
 def _subtree(tree: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
@@ -192,6 +267,24 @@ def _set_leaves(tree: Any, path: tuple[str, ...], leaves: Mapping[str, Any]) -> 
     return {**tree, path[0]: _set_leaves(tree[path[0]], path[1:], leaves)}
 
 
+def _replay_subtree(bound_module: Any, node: Mapping[str, Any], generator: Generator, where: str) -> dict[str, Any]:
+    """Run a ``subtree=True`` replay on the nested parameters under one module; same structure back."""
+    import jax
+
+    replay = _replay_for(type(bound_module))
+    assert replay is not None
+    current = jax.tree_util.tree_map(np.asarray, _to_plain_dict(node))
+    redrawn = _to_plain_dict(replay(bound_module, current, generator))
+    shapes = jax.tree_util.tree_map(np.shape, current)
+    if jax.tree_util.tree_map(np.shape, redrawn) != shapes:  # names and shapes, nested dicts compared whole
+        raise ValueError(
+            f"replay for {type(bound_module).__name__} (at {where}) must return the parameters it was given, "
+            f"same names and shapes: {shapes}"
+        )
+    # A replay may hand back views of memory it does not own (a torch tensor's .numpy()).
+    return _in_order(jax.tree_util.tree_map(_own_copy, redrawn, current), _skeleton(node))
+
+
 def torch_init(
     module: Any,
     generator: Generator,
@@ -201,11 +294,14 @@ def torch_init(
 ) -> dict[str, Any]:
     """Initialise a Flax module with PyTorch's default initial values drawn from ``generator``.
 
-    Runs ``module.init(PRNGKey(0), *args, **init_kwargs)`` for the variable structure (the
-    key's values are all replaced or unused), then replays each parameter-owning submodule's
+    Traces ``module.init(PRNGKey(0), *args, **init_kwargs)`` for the variable structure and
+    the call order (abstractly: the parameters' JAX initial values are never computed, except
+    for one a replay leaves as it was), then replays each parameter-owning submodule's
     registered PyTorch ``reset_parameters`` in order, advancing ``generator`` exactly as
-    building the PyTorch model advances the global generator. Collections other than
-    ``params`` (e.g. ``batch_stats``) are returned as ``module.init`` made them.
+    building the PyTorch model advances the global generator. A replay registered with
+    ``subtree=True`` initialises its module's whole subtree, and its submodules' replays are
+    skipped. Collections other than ``params`` (e.g. ``batch_stats``) are returned as
+    ``module.init`` makes them, and every collection keeps ``init``'s (registration) order.
 
     Args:
         module: an unbound Flax linen module.
@@ -228,9 +324,11 @@ def torch_init(
     import jax
     import jax.numpy as jnp
 
-    variables, called = _call_order(module, jax.random.PRNGKey(0), args, init_kwargs)
-    variables = jax.tree_util.tree_map(np.asarray, _to_plain_dict(variables))
+    variables, called, init_params = _call_order(module, jax.random.PRNGKey(0), args, init_kwargs)
+    key_order = _skeleton(variables)  # init's (PyTorch's registration) order, which tree_map would sort
+    variables = _in_order(jax.tree_util.tree_map(np.asarray, _to_plain_dict(variables)), key_order)
     params = variables.get("params", {})
+    placeholders = params
     modules_by_path = dict(called)
 
     if order is None:
@@ -249,10 +347,21 @@ def torch_init(
             + ("pass them in order=[...]" if order is not None else "their modules were never called")
         )
 
+    replayed_whole: list[tuple[str, ...]] = []  # subtrees a subtree=True replay has initialised
     for path in visit:
+        if any(path[: len(done)] == done for done in replayed_whole):
+            continue
         own = _own_leaves(_subtree(params, path))
         bound_module = modules_by_path[path]
         replay = _replay_for(type(bound_module))
+        if replay is not None and _replays_subtree(type(bound_module)):
+            node = _subtree(params, path)
+            if node:
+                where = ".".join(path) or "<root>"
+                redrawn = _replay_subtree(bound_module, node, generator, where)
+                params = _set_leaves(params, path[:-1], {path[-1]: redrawn}) if path else redrawn
+            replayed_whole.append(path)
+            continue
         if replay is None:
             if own:
                 name = type(bound_module).__name__
@@ -263,9 +372,11 @@ def torch_init(
             continue
         if not own:
             continue
-        redrawn = replay(bound_module, {k: np.asarray(v) for k, v in own.items()}, generator)
-        # A replay may hand back views of memory it does not own (a torch tensor's .numpy()).
-        redrawn = {name: host_copy(value) for name, value in redrawn.items()}
+        given = {k: np.asarray(v) for k, v in own.items()}
+        redrawn = replay(bound_module, given, generator)
+        # A replay may hand back views of memory it does not own (a torch tensor's .numpy()); a value
+        # it hands back untouched stays the same object, so that it is filled in from init below.
+        redrawn = {name: _own_copy(value, given.get(name)) for name, value in redrawn.items()}
         for name, value in redrawn.items():
             if name not in own or np.shape(value) != np.shape(own[name]):
                 raise ValueError(
@@ -274,8 +385,25 @@ def torch_init(
                 )
         params = _set_leaves(params, path, redrawn)
 
+    if init_params is not None and params:
+        untouched = jax.tree_util.tree_leaves(
+            jax.tree_util.tree_map(lambda final, placeholder: final is placeholder, params, placeholders)
+        )
+        if any(untouched):  # a replay left some parameter as it was: init's own value, as before
+            computed = jax.tree_util.tree_map(np.asarray, _to_plain_dict(init_params()))
+            params = jax.tree_util.tree_map(
+                lambda final, placeholder, value: value if final is placeholder else final,
+                params,
+                placeholders,
+                computed,
+            )
     variables["params"] = params
-    return jax.tree_util.tree_map(jnp.asarray, variables)
+    return _in_order(jax.tree_util.tree_map(jnp.asarray, variables), key_order)
+
+
+def _own_copy(value: Any, given: Any) -> Any:
+    """``host_copy(value)``, except the very array the replay was given, which is torchsem's already."""
+    return value if value is given else host_copy(value)
 
 
 def _to_plain_dict(tree: Any) -> Any:

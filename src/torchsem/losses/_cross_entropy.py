@@ -1,4 +1,4 @@
-"""Losses with PyTorch's semantics: ``cross_entropy`` as ``torch.nn.functional.cross_entropy``."""
+"""``cross_entropy`` as ``torch.nn.functional.cross_entropy``: logits and class indices or probabilities."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import InputError
+from ..convert import to_jax
+from ..errors import InputError
 
 __all__ = ["cross_entropy"]
 
@@ -20,7 +21,7 @@ def _is_traced(value: Any) -> bool:
 
 
 def _check_weight(weight: Any, n_classes: int, prefix: str) -> jax.Array:
-    weight = jnp.asarray(weight)
+    weight = to_jax(weight)
     if weight.ndim != 1 or weight.shape[0] != n_classes:
         raise InputError(
             f"{prefix}weight tensor should be defined either for all {n_classes} classes or no classes "
@@ -180,8 +181,8 @@ def cross_entropy(
 
     Reproduces ``torch.nn.functional.cross_entropy`` and ``torch.nn.CrossEntropyLoss``.
     """
-    input = jnp.asarray(input)
-    target = jnp.asarray(target)
+    input = to_jax(input)
+    target = to_jax(target)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if not 0.0 <= label_smoothing <= 1.0:
