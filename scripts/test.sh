@@ -16,8 +16,11 @@ echo "== lint and types (ruff, mypy) =="
 "$VENV/bin/ruff" check . || status=$?
 "$VENV/bin/ruff" format --check . || status=$?
 "$VENV/bin/mypy" || status=$?
+# One pytest worker per core (pytest-xdist): most tests are single-threaded. TORCHSEM_TEST_WORKERS=0
+# runs in one process.
+WORKERS="${TORCHSEM_TEST_WORKERS:-2}"
 echo "== parity suite, live PyTorch oracle =="
-TORCHSEM_ORACLE=live "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=$?
+TORCHSEM_ORACLE=live "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "$WORKERS" "$@" || status=$?
 echo "== parity suite, recorded PyTorch outputs (torch import blocked) =="
-TORCHSEM_ORACLE=recorded "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=$?
+TORCHSEM_ORACLE=recorded "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "$WORKERS" "$@" || status=$?
 exit "$status"
