@@ -317,3 +317,41 @@ def test_port_names_translate_flax_conventions_and_module_renames():
     assert back["c.weight"].shape == (5, 2, 3, 3) and back["fc1.bias"] is None
     with pytest.raises(ValueError, match="both map to PyTorch's 'fc1.bias'"):
         PortNames({"params": {"a": {"bias": np.zeros(1)}, "b": {"bias": np.zeros(1)}}}, modules=lambda p: "fc1")
+
+
+class _TransformerPort(nn.Module):
+    """The scenarios' Transformer classifier as a user ports it, with one injected mistake."""
+
+    bug: str | None = None
+
+    def setup(self):
+        from torchsem.compare.scenarios.transformer_classifier import VOCAB
+
+        self.embedding = tnn.Embedding(VOCAB, 16)
+        mistake = {"post-norm-as-pre-norm": {"norm_first": True}, "layer-norm-eps": {"layer_norm_eps": 1e-2}}
+        layer = tnn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True, **mistake.get(self.bug, {}))
+        self.encoder = tnn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.fc = tnn.Linear(16, 3)
+
+    def __call__(self, tokens, train: bool = True):
+        return self.fc(self.encoder(self.embedding(tokens), deterministic=not train).mean(1))
+
+
+@pytest.mark.parametrize(
+    ("bug", "module"),
+    [
+        (None, None),
+        ("post-norm-as-pre-norm", "encoder.layers.0.self_attn"),
+        ("layer-norm-eps", "encoder.layers.0.norm1"),
+    ],
+)
+def test_a_transformer_port_is_checked_module_by_module(bug, module):
+    from torchsem.compare.scenarios.transformer_classifier import VOCAB, torch_classifier
+
+    tokens = [np.random.default_rng(i).integers(0, VOCAB, (4, 6)) for i in range(2)]
+    result = check_port(torch_classifier(0.0), _TransformerPort(bug), tokens, steps=["train", "eval"])
+    if bug is None:
+        assert result.ok, result.summary()
+        assert "encoder.layers.1.self_attn output" in {q.name for q in result.quantities}
+    else:
+        assert result.first_mismatch.name == f"{module} output", result.summary()

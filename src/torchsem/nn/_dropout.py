@@ -7,6 +7,7 @@ import numbers
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._mode import merge_mode
 from ._torch_dropout import active_generator, torch_dropout_mask
@@ -82,13 +83,20 @@ class Dropout(nn.Module):
 
 
 def dropout_call(
-    module: nn.Module, input: jax.Array, deterministic: bool | None, rng: jax.Array | None, mask_shape: tuple[int, ...]
+    module: nn.Module,
+    input: jax.Array,
+    deterministic: bool | None,
+    rng: jax.Array | None,
+    mask_shape: tuple[int, ...],
+    draw_order: tuple[int, ...] | None = None,
 ) -> jax.Array:
     """The body of every dropout module's call: the mode, the special cases, the mask, the scale.
 
     ``module`` has ``p``, ``deterministic`` and ``rng_collection``; ``mask_shape`` is the shape
     of the Bernoulli mask, broadcast against ``input`` (the input's own shape for ``Dropout``,
-    ``(N, C, 1, ...)`` for the channel dropouts).
+    ``(N, C, 1, ...)`` for the channel dropouts). ``draw_order``: the axes in the memory order
+    of PyTorch's tensor at this point, when it is a transposed view (``torch_dropout`` draws
+    its mask in memory order, as ``bernoulli_`` fills it).
     """
     name = type(module).__name__
     eval_mode = merge_mode(
@@ -101,7 +109,11 @@ def dropout_call(
     generator = active_generator()
     if generator is not None and rng is None:
         # Inside torch_dropout: PyTorch's own mask, drawn from its generator in call order.
-        return _scale_kept(input, torch_dropout_mask(generator, mask_shape, module.p), module.p)
+        if draw_order is None:
+            return _scale_kept(input, torch_dropout_mask(generator, mask_shape, module.p), module.p)
+        drawn = torch_dropout_mask(generator, tuple(mask_shape[axis] for axis in draw_order), module.p)
+        keep = jnp.transpose(drawn, tuple(int(a) for a in np.argsort(draw_order)))
+        return _scale_kept(input, keep, module.p)
     if rng is None:
         if not module.has_rng(module.rng_collection):
             raise ValueError(

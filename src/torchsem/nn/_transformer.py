@@ -38,7 +38,7 @@ from ..random import Generator, batchnorm_torch_init, linear_torch_init, registe
 from ._activations import gelu, relu
 from ._attention import MultiheadAttention, canonical_mask, mha_torch_init, resolve_mode, xavier_uniform_draw
 from ._containers import ModuleList
-from ._dropout import Dropout, _check_probability
+from ._dropout import Dropout, _check_probability, dropout_call
 from ._errors import InputError
 from ._layernorm import LayerNorm, RMSNorm
 from ._linear import Linear
@@ -151,17 +151,25 @@ class _Layer(nn.Module):
         return Dropout(self.dropout, name=last_dropout)(out, eval_mode)
 
 
-def _attention_dropout(dropout: Any, y: Array, eval_mode: Any, batch_first: bool) -> Array:
-    """The dropout after an attention block, its mask drawn in the memory order PyTorch's has.
+class _TimeMajorDropout(Dropout):
+    """``Dropout`` after a batch-first attention block, its PyTorch mask drawn time-major.
 
     With ``batch_first`` PyTorch's ``MultiheadAttention`` returns ``(N, L, E)`` as a transposed
     view of an ``(L, N, E)`` result, and ``bernoulli_`` fills a tensor in memory order: under
-    ``torch_dropout`` the mask must be drawn time-major, then transposed (for Flax's rng it is
-    the same distribution either way).
+    ``torch_dropout`` the mask is drawn ``(L, N, E)`` and transposed (for Flax's rng stream the
+    order makes no difference). Input and output are ``(N, L, E)`` as ``Dropout``'s.
     """
-    if batch_first and y.ndim == 3:
-        return jnp.swapaxes(dropout(jnp.swapaxes(y, 0, 1), eval_mode), 0, 1)
-    return dropout(y, eval_mode)
+
+    def __call__(self, input: Array, deterministic: bool | None = None, rng: Array | None = None) -> Array:
+        input = jnp.asarray(input)
+        order = (1, 0, 2) if input.ndim == 3 else None
+        return dropout_call(self, input, deterministic, rng, input.shape, draw_order=order)
+
+
+def _attention_dropout(p: float, name: str, y: Array, eval_mode: Any, batch_first: bool) -> Array:
+    """The dropout after an attention block (see :class:`_TimeMajorDropout`)."""
+    layer = _TimeMajorDropout(p, name=name) if batch_first else Dropout(p, name=name)
+    return layer(y, eval_mode)
 
 
 class TransformerEncoderLayer(_Layer):
@@ -258,7 +266,7 @@ class TransformerEncoderLayer(_Layer):
                 is_causal=is_causal,
                 deterministic=eval_mode,
             )[0]
-            return _attention_dropout(Dropout(self.dropout, name="dropout1"), y, eval_mode, self.batch_first)
+            return _attention_dropout(self.dropout, "dropout1", y, eval_mode, self.batch_first)
 
         x = src
         if self.norm_first:
@@ -348,7 +356,7 @@ class TransformerDecoderLayer(_Layer):
                 need_weights=False,
                 deterministic=eval_mode,
             )[0]
-            return _attention_dropout(Dropout(self.dropout, name="dropout1"), y, eval_mode, self.batch_first)
+            return _attention_dropout(self.dropout, "dropout1", y, eval_mode, self.batch_first)
 
         def memory_block(x: Array) -> Array:
             y = cross_attn(
@@ -361,7 +369,7 @@ class TransformerDecoderLayer(_Layer):
                 need_weights=False,
                 deterministic=eval_mode,
             )[0]
-            return _attention_dropout(Dropout(self.dropout, name="dropout2"), y, eval_mode, self.batch_first)
+            return _attention_dropout(self.dropout, "dropout2", y, eval_mode, self.batch_first)
 
         x = tgt
         if self.norm_first:
