@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .nn import AvgPool1d, BatchNorm1d, Linear
+from ..nn import AvgPool1d, BatchNorm1d, Linear
 
 __all__ = ["Net"]
 
