@@ -52,6 +52,50 @@ def _flax_layer(dropout: float):
     return FlaxEncoderLayer()
 
 
+def _torch_dropout_cost(x, cot, repeats: int) -> dict:
+    """The train step with PyTorch's own masks (``torch_dropout``: host draws) against Flax's rng masks."""
+    import jax
+    import jax.numpy as jnp
+
+    from torchsem.nn import TransformerEncoderLayer, torch_dropout
+    from torchsem.random import Generator
+
+    layer = TransformerEncoderLayer(SHAPE[-1], HEADS, FF, dropout=0.1, batch_first=True)
+    variables = layer.init({"params": jax.random.key(0)}, x, deterministic=True)
+
+    def loss(v, x, key):
+        return jnp.sum(layer.apply(v, x, deterministic=False, rngs={"dropout": key}) * cot)
+
+    flax_step = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    with torch_dropout(Generator(0)):
+        torch_masks_step = jax.jit(jax.grad(lambda v, x: _no_key_loss(layer, v, x, cot)))
+        jax.block_until_ready(torch_masks_step(variables, x))  # traced inside the block
+    key = jax.random.key(1)
+    medians = interleaved_medians(
+        {
+            "torch": lambda: jax.block_until_ready(torch_masks_step(variables, x)),
+            "flax": lambda: jax.block_until_ready(flax_step(variables, x, key)),
+        },
+        repeats,
+        warmup=2,
+        alternate=True,
+        reference="flax",
+    )
+    return {
+        "name": f"TransformerEncoderLayer train step {SHAPE} dropout=0.1, PyTorch's masks (torch_dropout)",
+        "ratio": medians["torch/ratio"],
+        "reference": "the same jitted step with Flax's 'dropout' rng masks",
+        "median_s": medians["torch"],
+        "reference_median_s": medians["flax"],
+    }
+
+
+def _no_key_loss(layer, v, x, cot):
+    import jax.numpy as jnp
+
+    return jnp.sum(layer.apply(v, x, deterministic=False) * cot)
+
+
 def run(repeats: int = 7) -> list[dict]:
     """Time the layer's fwd+bwd against the flax.linen composition and PyTorch eager, eval and train."""
     import jax
@@ -123,6 +167,7 @@ def run(repeats: int = 7) -> list[dict]:
                     "reference_median_s": torch_median,
                 }
             )
+    rows.append(_torch_dropout_cost(x, cot, repeats))
     return rows
 
 
