@@ -35,8 +35,9 @@ both of the catalogue's modes (:func:`_once`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -291,10 +292,28 @@ def _numpy(named: Any) -> dict[str, Any]:
     return {name: None if value is None else value.detach().numpy().copy() for name, value in named}
 
 
-def _torch_precisions():
+def _torch_precisions() -> tuple[tuple[Any, str], ...]:
     import torch
 
     return ((torch.float32, ""), (torch.float64, REFERENCE))
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """PyTorch on one intra-op thread for the duration, then as it was.
+
+    PyTorch splits its reductions by thread count, so one thread makes the recordings independent
+    of the recording machine's cores; and its two OpenMP threads run five times slower than one on
+    a two-core machine that other processes share (35 s against 7 s for ResNet-50's training run).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _torch_forward(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -303,27 +322,29 @@ def _torch_forward(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         import torch.nn.functional as F
 
         outputs: dict[str, Any] = {}
-        for dtype, suffix in _torch_precisions():
-            model = _torch_model(arch, inputs["state"], dtype)
-            if not suffix:
-                outputs["parameter names"] = " ".join(name for name, _ in model.named_parameters())
-                outputs["buffer names"] = " ".join(name for name, _ in model.named_buffers())
-            x = torch.from_numpy(inputs["x"]).to(dtype)
-            y = torch.from_numpy(inputs["y"])
-            for mode in ("eval", "train"):
-                model.train(mode == "train")
-                model.zero_grad(set_to_none=True)
-                differentiated = mode == "train" or EVAL_GRADIENTS[arch]
-                with torch.set_grad_enabled(differentiated):
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y)
-                outputs[f"{mode} logits{suffix}"] = logits.detach().numpy().copy()
-                outputs[f"{mode} loss{suffix}"] = loss.detach().numpy().copy()
-                if differentiated:
-                    loss.backward()
-                    grads = _numpy((name, p.grad) for name, p in model.named_parameters())
-                    outputs.update(_summaries(grads, f"{mode} grad", suffix))
-            outputs.update(_summaries(_numpy(model.named_buffers()), "train buffers", suffix, inputs["state"]))
+        with _one_thread():
+            for dtype, suffix in _torch_precisions():
+                model = _torch_model(arch, inputs["state"], dtype)
+                if not suffix:
+                    outputs["parameter names"] = " ".join(name for name, _ in model.named_parameters())
+                    outputs["buffer names"] = " ".join(name for name, _ in model.named_buffers())
+                x = torch.from_numpy(inputs["x"]).to(dtype)
+                y = torch.from_numpy(inputs["y"])
+                for mode in ("eval", "train"):
+                    model.train(mode == "train")
+                    model.zero_grad(set_to_none=True)
+                    differentiated = mode == "train" or EVAL_GRADIENTS[arch]
+                    with torch.set_grad_enabled(differentiated):
+                        logits = model(x)
+                        loss = F.cross_entropy(logits, y)
+                    outputs[f"{mode} logits{suffix}"] = logits.detach().numpy().copy()
+                    outputs[f"{mode} loss{suffix}"] = loss.detach().numpy().copy()
+                    if differentiated:
+                        loss.backward()
+                        grads = _numpy((name, p.grad) for name, p in model.named_parameters())
+                        outputs.update(_summaries(grads, f"{mode} grad", suffix))
+                buffers = _numpy(model.named_buffers())
+                outputs.update(_summaries(buffers, "train buffers", suffix, inputs["state"]))
         return outputs
 
     return program
@@ -335,31 +356,32 @@ def _torch_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         import torch.nn.functional as F
 
         outputs: dict[str, Any] = {}
-        for dtype, suffix in _torch_precisions():
-            model = _torch_model(arch, inputs["state"], dtype)
-            for parameter in model.get_submodule(FROZEN).parameters():
-                parameter.requires_grad_(False)
-            optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-            x_eval = torch.from_numpy(inputs["x_eval"]).to(dtype)
-            y_eval = torch.from_numpy(inputs["y_eval"])
-            for step in range(TRAIN_STEPS):
-                model.train()
-                optimizer.zero_grad()
-                logits = model(torch.from_numpy(inputs["xs"][step]).to(dtype))
-                loss = F.cross_entropy(logits, torch.from_numpy(inputs["ys"][step]))
-                loss.backward()
-                optimizer.step()
-                tag = f"step{step + 1}"
-                outputs[f"{tag} train logits{suffix}"] = logits.detach().numpy().copy()
-                outputs[f"{tag} train loss{suffix}"] = loss.detach().numpy().copy()
-                start = inputs["state"]
-                outputs.update(_summaries(_numpy(model.named_parameters()), f"{tag} params", suffix, start))
-                outputs.update(_summaries(_numpy(model.named_buffers()), f"{tag} buffers", suffix, start))
-                model.eval()
-                with torch.no_grad():
-                    logits = model(x_eval)
-                    outputs[f"{tag} eval logits{suffix}"] = logits.numpy().copy()
-                    outputs[f"{tag} eval loss{suffix}"] = F.cross_entropy(logits, y_eval).numpy().copy()
+        start = inputs["state"]
+        with _one_thread():
+            for dtype, suffix in _torch_precisions():
+                model = _torch_model(arch, start, dtype)
+                for parameter in model.get_submodule(FROZEN).parameters():
+                    parameter.requires_grad_(False)
+                optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+                x_eval = torch.from_numpy(inputs["x_eval"]).to(dtype)
+                y_eval = torch.from_numpy(inputs["y_eval"])
+                for step in range(TRAIN_STEPS):
+                    model.train()
+                    optimizer.zero_grad()
+                    logits = model(torch.from_numpy(inputs["xs"][step]).to(dtype))
+                    loss = F.cross_entropy(logits, torch.from_numpy(inputs["ys"][step]))
+                    loss.backward()
+                    optimizer.step()
+                    tag = f"step{step + 1}"
+                    outputs[f"{tag} train logits{suffix}"] = logits.detach().numpy().copy()
+                    outputs[f"{tag} train loss{suffix}"] = loss.detach().numpy().copy()
+                    outputs.update(_summaries(_numpy(model.named_parameters()), f"{tag} params", suffix, start))
+                    outputs.update(_summaries(_numpy(model.named_buffers()), f"{tag} buffers", suffix, start))
+                    model.eval()
+                    with torch.no_grad():
+                        logits = model(x_eval)
+                        outputs[f"{tag} eval logits{suffix}"] = logits.numpy().copy()
+                        outputs[f"{tag} eval loss{suffix}"] = F.cross_entropy(logits, y_eval).numpy().copy()
         return outputs
 
     return program
