@@ -3,10 +3,12 @@
 Subpackages load on first use, so ``import torchsem`` stays cheap and never imports torch:
 
 - ``torchsem.nn``: Flax linen modules with PyTorch's semantics (BatchNorm, AvgPool1d, Linear, Dropout, init).
-- ``torchsem.losses``: ``cross_entropy`` as ``torch.nn.functional.cross_entropy``.
-- ``torchsem.models``: ``Net``, the source document's network.
+- ``torchsem.losses``: ``torch.nn.functional``'s losses (cross_entropy, nll_loss, mse/l1/smooth_l1/huber_loss,
+  binary_cross_entropy(_with_logits), kl_div).
+- ``torchsem.models``: ``Net`` (the source document's network) and torchvision's ResNets.
 - ``torchsem.autograd``: gradients with PyTorch's None semantics, ``no_grad``, the leaf/grad_fn inspector.
-- ``torchsem.optim``: optax transformations that step like ``torch.optim``; freezing.
+- ``torchsem.optim``: optax transformations that step like ``torch.optim``; parameter groups, freezing,
+  clipping and ``lr_scheduler``.
 - ``torchsem.train``: jitted train steps and scanned loops.
 - ``torchsem.parallel``: data-parallel training with synchronised BatchNorm.
 - ``torchsem.convert``: PyTorch ``state_dict`` <-> Flax variables.
