@@ -118,8 +118,10 @@ class _TorchSide:
         self.module = module
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.order: list[str] = []
+        # The submodule calls of the last forward, in execution order (a hook fires when a call returns).
+        self.order: list[tuple[str, int]] = []
         self.calls: Activations = {}
+        self._call_counts: dict[str, int] = {}
         self._handles = []
         if activations:
             for name, submodule in module.named_modules():
@@ -128,10 +130,11 @@ class _TorchSide:
 
     def _hook(self, name: str) -> Callable:
         def hook(_module: Any, _args: Any, output: Any) -> None:
-            call = sum(1 for n, _ in self.calls if n == name)
+            call = self._call_counts.get(name, 0)
+            self._call_counts[name] = call + 1
             # Copied now: a later in-place op (ReLU(inplace=True)) would change the tensor.
             self.calls[(name, call)] = [np.asarray(to_numpy(leaf)) for leaf in _tensor_leaves(output)]
-            self.order.append(f"{name}\0{call}")
+            self.order.append((name, call))
 
         return hook
 
@@ -147,7 +150,7 @@ class _TorchSide:
         return self.torch.from_numpy(np.array(value, copy=True))
 
     def _forward(self, x: Any) -> Any:
-        self.order, self.calls = [], {}
+        self.order, self.calls, self._call_counts = [], {}, {}
         return self.module(self._tensor(x))
 
     def step(self, mode: Mode, x: Any, target: Any) -> dict[str, OutputValue]:
@@ -180,14 +183,6 @@ class _TorchSide:
             values.update(self.parameters())
             values.update(self.optimizer_state())
         return values
-
-    def activation_order(self) -> list[tuple[str, int]]:
-        """The submodule calls of the last forward, in execution order (a hook fires when a call returns)."""
-        order = []
-        for entry in self.order:
-            name, call = entry.split("\0")
-            order.append((name, int(call)))
-        return order
 
     def buffers(self) -> dict[str, OutputValue]:
         return {name: to_numpy(b) for name, b in self.module.named_buffers()}
@@ -626,7 +621,7 @@ def _run(
         expected = torch_side.step(mode, x, target)
         actual = jax_side.step(index, mode, x, target)
         run += 1
-        for module, call in torch_side.activation_order():
+        for module, call in torch_side.order:
             torch_leaves = torch_side.calls[(module, call)]
             port_leaves = jax_side.calls.get((module, call))
             if port_leaves is None or len(port_leaves) != len(torch_leaves):

@@ -13,7 +13,7 @@ it), and the port's values into PyTorch's names and layouts (to compare them).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -183,7 +183,3 @@ class PortNames:
                 value = variable.layout[1](np.asarray(value))
             result[torch_name] = value
         return result
-
-    def torch_names(self) -> Iterable[str]:
-        """Every PyTorch name the port holds."""
-        return self._variables.keys()
