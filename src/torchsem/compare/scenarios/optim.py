@@ -261,8 +261,11 @@ _ADAM_BAD: dict[str, dict[str, Any]] = {
 }
 
 
-def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
-    torch_call = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[kind]
+def _register_errors(
+    kind: str, cases: Mapping[str, Mapping[str, Any]], *, family: str = "optim", torch_call: str | None = None
+) -> None:
+    """One scenario per bad configuration: PyTorch's constructor error (type and text) against torchsem's factory's."""
+    torch_call = torch_call or {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[kind]
     for case, options in cases.items():
 
         def torch_program(inputs, options=options):
@@ -280,7 +283,7 @@ def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
         arguments = ", ".join(f"{k}={v!r}" for k, v in options.items())
         register(
             Scenario(
-                name=f"optim/errors/{kind}/{case}",
+                name=f"{family}/errors/{kind}/{case}",
                 section="torchsem.optim",
                 mapping=f"torch.optim.{torch_call}(params, {arguments}) -> torchsem.optim.{kind}({arguments}): "
                 "the same error type and text (or none)",

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .._authoring import error_outputs, jitted
+from .._authoring import jitted
 from .._scenario import Scenario, Tolerance, register
-from .optim import _case_name, _stack
+from .optim import _case_name, _register_errors, _stack
 
 STEPS = 20
 SHAPES = ((5, 7), (3,))
@@ -399,34 +399,5 @@ _BAD: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def _register_errors(kind: str, cases: Mapping[str, Mapping[str, Any]]) -> None:
-    torch_name = TORCH_NAMES[kind]
-    for case, options in cases.items():
-
-        def torch_program(inputs, options=options):
-            import torch
-
-            return error_outputs(
-                lambda: getattr(torch.optim, torch_name)([torch.nn.Parameter(torch.zeros(2))], **options)
-            )
-
-        def jax_program(inputs, jit, options=options):
-            from torchsem import optim
-
-            return error_outputs(lambda: getattr(optim, kind)(**options))  # checked when built, before any trace
-
-        arguments = ", ".join(f"{k}={v!r}" for k, v in options.items())
-        register(
-            Scenario(
-                name=f"optim_more/errors/{kind}/{case}",
-                section="torchsem.optim",
-                mapping=f"torch.optim.{torch_name}(params, {arguments}) -> torchsem.optim.{kind}({arguments}): "
-                "the same error type and text (or none)",
-                torch_program=torch_program,
-                jax_program=jax_program,
-            )
-        )
-
-
 for _kind, _bad in _BAD.items():
-    _register_errors(_kind, _bad)
+    _register_errors(_kind, _bad, family="optim_more", torch_call=TORCH_NAMES[_kind])
