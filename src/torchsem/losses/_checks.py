@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..convert import to_jax
 from ..errors import InputError
@@ -137,3 +138,108 @@ def real_number(owner: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a real number (float or int), got {value!r}")
     return float(value)
+
+
+# PyTorch's names of the dtypes its messages may mention.
+_TORCH_DTYPE_NAMES = {
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+    "bool": "Bool",
+}
+
+
+def class_index_target(input: jax.Array, target: jax.Array) -> jax.Array:
+    """PyTorch's shape checks of class-index targets (``nll_loss_nd``, ``nll_loss``, ``nll_loss2d``), in its order.
+
+    ``cross_entropy`` with class indices and ``nll_loss`` share them: PyTorch's
+    ``cross_entropy`` is ``nll_loss_nd(log_softmax(input, 1), target)``.
+
+    Returns:
+      The target; a ``(1,)`` target of an unbatched input made 0-d, as PyTorch's forward does.
+
+    Raises:
+      ValueError: a 0-d input, or PyTorch's batch-size errors.
+      InputError: PyTorch's target-shape errors (``RuntimeError``).
+    """
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if input.ndim != 1 and (target.ndim == 0 or input.shape[0] != target.shape[0]):
+        target_batch = target.shape[0] if target.ndim else 0
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target_batch}).")
+    if input.ndim <= 2:
+        if target.ndim > 1:
+            raise InputError("0D or 1D target tensor expected, multi-target not supported")
+        if input.ndim == 1 and target.ndim == 1:
+            if target.shape[0] != 1:
+                raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
+            return target.reshape(())
+        return target
+    # A 4-d input goes through PyTorch's nll_loss2d, whose messages are its own.
+    if input.ndim == 4:
+        if target.ndim != 3:
+            raise InputError(
+                f"only batches of spatial targets supported (3D tensors) but got targets of dimension: {target.ndim}"
+            )
+        if target.shape != (input.shape[0], *input.shape[2:]):
+            raise InputError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
+        return target
+    if target.shape[1:] != input.shape[2:]:
+        raise InputError(f"Expected target size {[input.shape[0], *input.shape[2:]]}, got {list(target.shape)}")
+    return target
+
+
+def integer_target(owner: str, target: jax.Array) -> None:
+    """Refuse class indices of a non-integer dtype with PyTorch's words.
+
+    PyTorch takes int64 and uint8 only; torchsem takes any integer dtype (JAX's default is int32).
+
+    Raises:
+      InputError: a floating or boolean target (PyTorch's ``RuntimeError``).
+    """
+    if not jnp.issubdtype(target.dtype, jnp.integer):
+        name = _TORCH_DTYPE_NAMES.get(str(target.dtype), str(target.dtype))
+        raise InputError(
+            f"{owner}: target must hold class indices of an integer dtype, got {target.dtype} "
+            f"(PyTorch: expected target dtype to be Long or Byte, but got {name})"
+        )
+
+
+def class_weight(owner: str, weight: Any, input: jax.Array) -> jax.Array:
+    """The per-class weight of a class-index loss, with PyTorch's messages, as a ``(C,)`` vector.
+
+    PyTorch's ``nll_loss`` (1-d and 2-d input) wants exactly ``(C,)``; its ``nll_loss2d`` and
+    ``nll_loss_nd`` beyond take any weight of ``C`` elements.
+
+    Raises:
+      InputError: a weight of the wrong size (PyTorch's ``RuntimeError``).
+      TypeError: a weight whose dtype is not the input's (PyTorch: ``expected scalar type``).
+    """
+    weight = to_jax(weight)
+    n_classes = input.shape[0] if input.ndim == 1 else input.shape[1]
+    if input.ndim <= 2:
+        if weight.ndim != 1 or weight.shape[0] != n_classes:
+            raise InputError(
+                f"weight tensor should be defined either for all {n_classes} classes or no classes "
+                f"but got weight tensor of shape: {list(weight.shape)}"
+            )
+    elif weight.size != n_classes:
+        raise InputError("weight tensor should be defined either for all or no classes")
+    if weight.dtype != input.dtype:
+        raise TypeError(
+            f"{owner}: weight dtype {weight.dtype} differs from input dtype {input.dtype} "
+            f"(PyTorch: expected scalar type {input.dtype} but found {weight.dtype})"
+        )
+    return weight.reshape(n_classes)
+
+
+def check_class_indices(target: Any, n_classes: int, ignore_index: int) -> None:
+    """Raise PyTorch's ``IndexError`` for the first out-of-range class index.
+
+    Call it only when ``concrete(target)`` is not None: abstract targets cannot be checked.
+    """
+    values = np.asarray(target)
+    bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {values[bad].flat[0]} is out of bounds.")

@@ -6,25 +6,22 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..convert import to_jax
 from ..errors import InputError
+from ._checks import check_class_indices, class_index_target, class_weight, concrete, integer_target
 
 __all__ = ["cross_entropy"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
 
-def _is_traced(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
-
-
-def _check_weight(weight: Any, n_classes: int, prefix: str) -> jax.Array:
+def _probability_weight(weight: Any, n_classes: int) -> jax.Array:
+    """The per-class weight of the class-probability path, with PyTorch's message (its own prefix)."""
     weight = to_jax(weight)
     if weight.ndim != 1 or weight.shape[0] != n_classes:
         raise InputError(
-            f"{prefix}weight tensor should be defined either for all {n_classes} classes or no classes "
+            f"cross_entropy: weight tensor should be defined either for all {n_classes} classes or no classes "
             f"but got weight tensor of shape: {list(weight.shape)}"
         )
     if not jnp.issubdtype(weight.dtype, jnp.floating):
@@ -78,14 +75,6 @@ def _probability_targets(
     if log_probs.size == 0:
         return jnp.full((), jnp.nan, total.dtype)
     return total / (log_probs.size // n_classes)
-
-
-def _check_class_indices(target: jax.Array, n_classes: int, ignore_index: int) -> None:
-    """Raise PyTorch's IndexError for the first out-of-range index, when the targets are concrete."""
-    values = np.asarray(target)
-    bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
-    if bad.any():
-        raise IndexError(f"Target {values[bad].flat[0]} is out of bounds.")
 
 
 def _index_targets(
@@ -204,45 +193,17 @@ def cross_entropy(
         if ignore_index >= 0:
             raise InputError("ignore_index is not supported for floating point target")
         if weight is not None:
-            weight = _check_weight(weight, n_classes, "cross_entropy: ")
+            weight = _probability_weight(weight, n_classes)
         return _probability_targets(
             _log_softmax(input, row_max, log_sum), target, weight, reduction, label_smoothing, class_axis
         )
 
-    if input.ndim != 1 and target.ndim == 0:
-        raise ValueError(
-            f"cross_entropy: a batched input of shape {tuple(input.shape)} needs targets with a batch "
-            "axis, got a 0-d target"
-        )
-    if input.ndim != 1 and input.shape[0] != target.shape[0]:
-        raise ValueError(
-            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
-        )
-    if input.ndim == 1:
-        if target.ndim == 1:
-            if target.shape[0] != 1:
-                raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
-            target = target.reshape(())
-        elif target.ndim != 0:
-            raise InputError("0D or 1D target tensor expected, multi-target not supported")
-    elif input.ndim == 2:
-        if target.ndim != 1:
-            raise InputError("0D or 1D target tensor expected, multi-target not supported")
-    elif target.shape[1:] != input.shape[2:]:
-        expected = [input.shape[0], *input.shape[2:]]
-        raise InputError(f"Expected target size {expected}, got {list(target.shape)}")
-    if not jnp.issubdtype(target.dtype, jnp.integer):
-        raise TypeError(
-            f"cross_entropy: class-index targets must be integers, got {target.dtype} "
-            "(class probabilities must have the input's shape)"
-        )
+    # PyTorch's cross_entropy is nll_loss_nd(log_softmax(input, 1), target): nll_loss's checks.
+    target = class_index_target(input, target)
     if weight is not None:
-        weight = _check_weight(weight, n_classes, "")
-        if weight.dtype != input.dtype:
-            raise TypeError(
-                f"cross_entropy: weight dtype {weight.dtype} differs from input dtype {input.dtype} "
-                f"(PyTorch: expected scalar type {input.dtype} but found {weight.dtype})"
-            )
-    if not _is_traced(target):
-        _check_class_indices(target, n_classes, ignore_index)
+        weight = class_weight("cross_entropy", weight, input)
+    integer_target("cross_entropy", target)
+    values = concrete(target)
+    if values is not None:
+        check_class_indices(values, n_classes, ignore_index)
     return _index_targets(input, row_max, log_sum, target, weight, reduction, ignore_index, label_smoothing, class_axis)

@@ -3,85 +3,13 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..convert import to_jax
-from ..errors import InputError
-from ._checks import concrete
+from ._checks import check_class_indices, class_index_target, class_weight, concrete, integer_target
 from ._reduction import check_reduction, reject_legacy
-
-# PyTorch's names of the dtypes its message may mention.
-_TORCH_DTYPE_NAMES = {
-    "float16": "Half",
-    "bfloat16": "BFloat16",
-    "float32": "Float",
-    "float64": "Double",
-    "bool": "Bool",
-}
-
-
-def _check_shapes(input: jax.Array, target: jax.Array) -> jax.Array:
-    """PyTorch's shape checks of ``nll_loss_nd``, ``nll_loss`` and ``nll_loss2d``, in its order.
-
-    Returns the target, a ``(1,)`` target of an unbatched input made 0-d as PyTorch's forward does.
-    """
-    if input.ndim < 1:
-        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
-    if input.ndim != 1 and (target.ndim == 0 or input.shape[0] != target.shape[0]):
-        target_batch = target.shape[0] if target.ndim else 0
-        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target_batch}).")
-    if input.ndim <= 2:
-        if target.ndim > 1:
-            raise InputError("0D or 1D target tensor expected, multi-target not supported")
-        if input.ndim == 1 and target.ndim == 1:
-            if target.shape[0] != 1:
-                raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
-            return target.reshape(())
-        return target
-    if input.ndim == 4:
-        if target.ndim != 3:
-            raise InputError(
-                f"only batches of spatial targets supported (3D tensors) but got targets of dimension: {target.ndim}"
-            )
-        if target.shape != (input.shape[0], *input.shape[2:]):
-            raise InputError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
-        return target
-    if target.shape[1:] != input.shape[2:]:
-        raise InputError(f"Expected target size {[input.shape[0], *input.shape[2:]]}, got {list(target.shape)}")
-    return target
-
-
-def _check_weight(weight: Any, input: jax.Array) -> jax.Array:
-    """The per-class weight, with PyTorch's message (``nll_loss`` for 1-d/2-d input, ``nll_loss2d`` beyond)."""
-    weight = to_jax(weight)
-    n_classes = input.shape[0] if input.ndim == 1 else input.shape[1]
-    if input.ndim <= 2:
-        if weight.ndim != 1 or weight.shape[0] != n_classes:
-            raise InputError(
-                f"weight tensor should be defined either for all {n_classes} classes or no classes "
-                f"but got weight tensor of shape: {list(weight.shape)}"
-            )
-    elif weight.size != n_classes:
-        raise InputError("weight tensor should be defined either for all or no classes")
-    if weight.dtype != input.dtype:
-        raise TypeError(
-            f"nll_loss: weight dtype {weight.dtype} differs from input dtype {input.dtype} "
-            f"(PyTorch: expected scalar type {input.dtype} but found {weight.dtype})"
-        )
-    # nll_loss2d reads any weight of C elements as a (C,) vector.
-    return weight.reshape(n_classes)
-
-
-def _check_indices(target: jax.Array, n_classes: int, ignore_index: int) -> None:
-    """Raise PyTorch's IndexError for the first out-of-range index (concrete targets only)."""
-    values = np.asarray(target)
-    bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
-    if bad.any():
-        raise IndexError(f"Target {values[bad].flat[0]} is out of bounds.")
 
 
 def _kernel(
@@ -163,19 +91,14 @@ def nll_loss(
     check_reduction(reduction)
     input = to_jax(input)
     target = to_jax(target)
-    target = _check_shapes(input, target)
+    target = class_index_target(input, target)
     if not jnp.issubdtype(input.dtype, jnp.floating):
         raise TypeError(f"nll_loss: input (log-probabilities) must be floating point, got {input.dtype}")
     if weight is not None:
-        weight = _check_weight(weight, input)
-    if not jnp.issubdtype(target.dtype, jnp.integer):
-        name = _TORCH_DTYPE_NAMES.get(str(target.dtype), str(target.dtype))
-        raise InputError(
-            f"nll_loss: target must hold class indices of an integer dtype, got {target.dtype} "
-            f"(PyTorch: expected target dtype to be Long or Byte, but got {name})"
-        )
+        weight = class_weight("nll_loss", weight, input)
+    integer_target("nll_loss", target)
     values = concrete(target)
     traced = values is None
     if not traced:
-        _check_indices(values, input.shape[0 if input.ndim == 1 else 1], ignore_index)
+        check_class_indices(values, input.shape[0 if input.ndim == 1 else 1], ignore_index)
     return _kernel(input, target, weight, reduction=reduction, ignore_index=ignore_index, poison=traced)
