@@ -52,6 +52,10 @@ IMAGE = (3, 32, 32)  # for tracing the variables (their shapes do not depend on 
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 FROZEN = "layer1"
 TRAIN_STEPS = 3
+# The training-kit run (resnet/train-kit/resnet18): PyTorch's canonical parameter groups (weight decay on
+# the convolution and linear weights only), a cosine schedule per group that turns back up after
+# KIT_T_MAX steps, and gradient clipping that engages at every step (the total norms are about 11).
+KIT_LR, KIT_NO_DECAY_LR, KIT_T_MAX, KIT_MAX_NORM = 0.02, 0.01, 2, 1.0
 SKETCH = 8  # components of a tensor's summary (_sketch)
 # Whose eval-mode forward pass is differentiated too. Not ResNet-50's: the compilation of its
 # eval-mode backward pass costs 5 s of the suite's two-core budget, and ResNet-18 checks the same
@@ -387,6 +391,54 @@ def _torch_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     return program
 
 
+def _torch_train_kit(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """SGD with two parameter groups, CosineAnnealingLR and clip_grad_norm_, as a PyTorch script has them."""
+
+    def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
+        import torch
+        import torch.nn.functional as F
+
+        outputs: dict[str, Any] = {}
+        start = inputs["state"]
+        with _one_thread():
+            for dtype, suffix in _torch_precisions():
+                model = _torch_model(arch, start, dtype)
+                decayed = [p for p in model.parameters() if p.ndim > 1]
+                not_decayed = [p for p in model.parameters() if p.ndim <= 1]
+                groups: list[dict[str, Any]] = [
+                    {"params": decayed},
+                    {"params": not_decayed, "weight_decay": 0.0, "lr": KIT_NO_DECAY_LR},
+                ]
+                optimizer = torch.optim.SGD(
+                    groups,
+                    lr=KIT_LR,
+                    momentum=MOMENTUM,
+                    weight_decay=WEIGHT_DECAY,
+                )
+                scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=KIT_T_MAX)
+                x_eval = torch.from_numpy(inputs["x_eval"]).to(dtype)
+                for step in range(TRAIN_STEPS):
+                    model.train()
+                    optimizer.zero_grad()
+                    logits = model(torch.from_numpy(inputs["xs"][step]).to(dtype))
+                    loss = F.cross_entropy(logits, torch.from_numpy(inputs["ys"][step]))
+                    loss.backward()
+                    total_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), KIT_MAX_NORM)
+                    optimizer.step()
+                    scheduler.step()
+                    tag = f"step{step + 1}"
+                    outputs[f"{tag} train loss{suffix}"] = loss.detach().numpy().copy()
+                    outputs[f"{tag} grad norm{suffix}"] = total_norm.detach().numpy().copy()
+                    outputs.update(_summaries(_numpy(model.named_parameters()), f"{tag} params", suffix, start))
+                    outputs.update(_summaries(_numpy(model.named_buffers()), f"{tag} buffers", suffix, start))
+                    model.eval()
+                    with torch.no_grad():
+                        outputs[f"{tag} eval logits{suffix}"] = model(x_eval).numpy().copy()
+        return outputs
+
+    return program
+
+
 def _torch_init(arch: str, seed: int, kwargs: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
         import torch
@@ -520,6 +572,57 @@ def _jax_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     return program
 
 
+def _jax_train_kit(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The same run in torchsem: ``optax.chain(clip_grad_norm, param_groups(sgd, ...))`` with a schedule per group.
+
+    The forward and backward pass is the train scenario's compiled ``grad_step`` (same shapes).
+    """
+
+    def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        from ... import optim
+        from ...convert import load_torch_state_dict, to_jax
+        from ...optim import lr_scheduler
+
+        grad_step, _, _ = _jax_programs(arch)
+        groups = [
+            {"params": lambda name, p: p.ndim > 1, "lr": lr_scheduler.CosineAnnealingLR(KIT_LR, T_max=KIT_T_MAX)},
+            {
+                "params": lambda name, p: p.ndim <= 1,
+                "weight_decay": 0.0,
+                "lr": lr_scheduler.CosineAnnealingLR(KIT_NO_DECAY_LR, T_max=KIT_T_MAX),
+            },
+        ]
+        tx = optax.chain(
+            optim.clip_grad_norm(KIT_MAX_NORM),
+            optim.param_groups(optim.sgd, groups, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY),
+        )
+        optimizer_step = jax.jit(functools.partial(optim.step, tx))
+        variables = load_torch_state_dict(_template(arch), inputs["state"])
+        params, batch_stats = variables["params"], variables["batch_stats"]
+        opt_state = tx.init(params)
+        param_names, buffer_names = _names(arch, "params"), _names(arch, "batch_stats")
+        x_eval, y_eval = to_jax(inputs["x_eval"]), to_jax(inputs["y_eval"], jnp.int32)
+        outputs: dict[str, Any] = {}
+        start = inputs["state"]
+        for step in range(TRAIN_STEPS):
+            x, y = to_jax(inputs["xs"][step]), to_jax(inputs["ys"][step], jnp.int32)
+            _, loss, grads, batch_stats = grad_step(params, batch_stats, x, y, True)
+            params, opt_state = optimizer_step(grads, opt_state, params)
+            tag = f"step{step + 1}"
+            outputs[f"{tag} train loss"] = loss
+            outputs[f"{tag} grad norm"] = opt_state[0].total_norm
+            outputs.update(_summaries(_by_name(param_names, params), f"{tag} params", start=start))
+            outputs.update(_summaries(_by_name(buffer_names, batch_stats), f"{tag} buffers", start=start))
+            outputs[f"{tag} eval logits"] = grad_step(params, batch_stats, x_eval, y_eval, False)[0]
+        return outputs
+
+    return program
+
+
 _COMPUTED: dict[str, dict[str, Any]] = {}
 
 
@@ -629,3 +732,22 @@ for _arch, _batch, _size, _seed in _MODEL_CASES["train"]:
             notes=f"N={_batch}, {_size}x{_size} images, 10 classes; {_SUMMARY}; jitted (see _once).",
         )
     )
+
+# Issue 16's training kit at model scale: the train case's shapes, so the compiled passes are shared.
+_arch, _batch, _size, _seed = "resnet18", 4, 64, 1530
+register(
+    Scenario(
+        name=f"resnet/train-kit/{_arch}",
+        section=_SECTION,
+        mapping=f"torchvision {_arch}, SGD([{{weights, weight_decay={WEIGHT_DECAY}}}, {{1-d parameters, "
+        f"weight_decay=0, lr={KIT_NO_DECAY_LR}}}], lr={KIT_LR}, momentum={MOMENTUM}) + "
+        f"CosineAnnealingLR(T_max={KIT_T_MAX}) + clip_grad_norm_({KIT_MAX_NORM}) -> optax.chain("
+        "optim.clip_grad_norm, optim.param_groups(optim.sgd, [...] with lr_scheduler schedules))",
+        torch_program=_torch_train_kit(_arch),
+        jax_program=_once(f"resnet/train-kit/{_arch}", _jax_train_kit(_arch)),
+        make_inputs=_train_inputs(_arch, _batch, _size, _seed),
+        tolerance_of=_tolerance_of,
+        notes=f"N={_batch}, {_size}x{_size} images, 10 classes, {TRAIN_STEPS} steps (the cosine turns back up at "
+        f"step {KIT_T_MAX + 1}); the total gradient norm clip_grad_norm_ returns, every step; {_SUMMARY}.",
+    )
+)
