@@ -25,7 +25,7 @@ from torchsem import models
 from torchsem.compare.scenarios.resnet import _template
 from torchsem.convert import load_torch_state_dict, to_torch_state_dict
 from torchsem.models import BasicBlock, Bottleneck, ResNet
-from torchsem.nn import BatchNorm2d, GroupNorm, Linear, Sequential
+from torchsem.nn import BatchNorm2d, Conv2d, GroupNorm, Linear, Sequential
 from torchsem.random import Generator, register_torch_init, torch_init
 
 live_torch = pytest.mark.live_torch
@@ -191,6 +191,26 @@ def test_other_constructor_errors():
         ResNet(Linear, [2, 2, 2, 2])
     with pytest.raises(NotImplementedError, match="does not download pretrained weights"):
         models.resnet18(weights="IMAGENET1K_V1")
+    with pytest.raises(ValueError, match=r"^conv_algorithm must be one of \('xla', 'matmul'\), got 'fast'$"):
+        models.resnet18(conv_algorithm="fast")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_conv_algorithm_reaches_every_convolution(name):
+    """``conv_algorithm="matmul"`` is every convolution's (parity: scenario resnet/forward-matmul/resnet18)."""
+    model = getattr(models, name)(num_classes=10, conv_algorithm="matmul")
+    x = jnp.zeros((1, *IMAGE), jnp.float32)
+    algorithms: list[str] = []
+
+    def spy(next_fun, args, kwargs, context):
+        if context.method_name == "__call__" and isinstance(context.module, Conv2d):
+            algorithms.append(context.module.conv_algorithm)
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(spy):
+        jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+    assert len(algorithms) == {"resnet18": 20, "resnet50": 53}[name]
+    assert set(algorithms) == {"matmul"}
 
 
 @live_torch

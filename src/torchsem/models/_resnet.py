@@ -56,7 +56,9 @@ Block = type["BasicBlock"] | type["Bottleneck"]
 _STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
-def _conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> Conv2d:
+def _conv3x3(
+    in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1, conv_algorithm: str = "xla"
+) -> Conv2d:
     # parent=None: built inside a parent's setup, it is adopted where it is attached, not there.
     return Conv2d(
         in_planes,
@@ -67,12 +69,15 @@ def _conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, 
         groups=groups,
         bias=False,
         dilation=dilation,
+        conv_algorithm=conv_algorithm,
         parent=None,
     )
 
 
-def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> Conv2d:
-    return Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False, parent=None)
+def _conv1x1(in_planes: int, out_planes: int, stride: int = 1, conv_algorithm: str = "xla") -> Conv2d:
+    return Conv2d(
+        in_planes, out_planes, kernel_size=1, stride=stride, bias=False, conv_algorithm=conv_algorithm, parent=None
+    )
 
 
 _MODE_ARGUMENTS: dict[type, str | None] = {}
@@ -137,6 +142,8 @@ class BasicBlock(nn.Module):
       dilation: only 1 (as torchvision).
       norm_layer: ``norm_layer(channels)`` makes each normalisation layer; default
         :class:`torchsem.nn.BatchNorm2d`.
+      conv_algorithm: the convolutions' ``conv_algorithm`` (torchsem's option, not torchvision's:
+        see :class:`torchsem.nn.Conv2d`).
 
     Raises:
       ValueError: ``groups != 1`` or ``base_width != 64``, with torchvision's message.
@@ -156,6 +163,7 @@ class BasicBlock(nn.Module):
     base_width: int = 64
     dilation: int = 1
     norm_layer: NormLayer | None = None
+    conv_algorithm: str = "xla"
 
     def __post_init__(self) -> None:
         # torchvision's checks, in its order, with its words.
@@ -167,10 +175,10 @@ class BasicBlock(nn.Module):
 
     def setup(self) -> None:
         norm_layer = self.norm_layer or BatchNorm2d
-        self.conv1 = _conv3x3(self.inplanes, self.planes, self.stride)
+        self.conv1 = _conv3x3(self.inplanes, self.planes, self.stride, conv_algorithm=self.conv_algorithm)
         self.bn1 = norm_layer(self.planes)
         self.relu = ReLU(inplace=True)
-        self.conv2 = _conv3x3(self.planes, self.planes)
+        self.conv2 = _conv3x3(self.planes, self.planes, conv_algorithm=self.conv_algorithm)
         self.bn2 = norm_layer(self.planes)
 
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -213,6 +221,8 @@ class Bottleneck(nn.Module):
       base_width: channels per group at ``planes = 64`` (ResNeXt's ``width_per_group``).
       norm_layer: ``norm_layer(channels)`` makes each normalisation layer; default
         :class:`torchsem.nn.BatchNorm2d`.
+      conv_algorithm: the convolutions' ``conv_algorithm`` (torchsem's option, not torchvision's:
+        see :class:`torchsem.nn.Conv2d`).
 
     Reproduces ``torchvision.models.resnet.Bottleneck(inplanes, planes, stride=1, downsample=None,
     groups=1, base_width=64, dilation=1, norm_layer=None)``.
@@ -228,15 +238,16 @@ class Bottleneck(nn.Module):
     base_width: int = 64
     dilation: int = 1
     norm_layer: NormLayer | None = None
+    conv_algorithm: str = "xla"
 
     def setup(self) -> None:
         norm_layer = self.norm_layer or BatchNorm2d
         width = int(self.planes * (self.base_width / 64.0)) * self.groups
-        self.conv1 = _conv1x1(self.inplanes, width)
+        self.conv1 = _conv1x1(self.inplanes, width, conv_algorithm=self.conv_algorithm)
         self.bn1 = norm_layer(width)
-        self.conv2 = _conv3x3(width, width, self.stride, self.groups, self.dilation)
+        self.conv2 = _conv3x3(width, width, self.stride, self.groups, self.dilation, self.conv_algorithm)
         self.bn2 = norm_layer(width)
-        self.conv3 = _conv1x1(width, self.planes * self.expansion)
+        self.conv3 = _conv1x1(width, self.planes * self.expansion, conv_algorithm=self.conv_algorithm)
         self.bn3 = norm_layer(self.planes * self.expansion)
         self.relu = ReLU(inplace=True)
 
@@ -320,6 +331,10 @@ class ResNet(nn.Module):
         by a dilation (Bottleneck only), or None.
       norm_layer: ``norm_layer(channels)`` makes each normalisation layer; default
         :class:`torchsem.nn.BatchNorm2d` (e.g. ``lambda c: GroupNorm(32, c)``).
+      conv_algorithm: every convolution's ``conv_algorithm`` (torchsem's option, not
+        torchvision's): ``"xla"`` (``lax.conv``) or the opt-in ``"matmul"``, one matrix product
+        per kernel tap, faster on CPUs and equal up to float32 summation order (see
+        :class:`torchsem.nn.Conv2d` and ``benchmarks/README.md``).
 
     Raises:
       ValueError: ``replace_stride_with_dilation`` not None or of 3 elements, and the blocks'
@@ -341,6 +356,7 @@ class ResNet(nn.Module):
     width_per_group: int = 64
     replace_stride_with_dilation: Sequence[bool] | None = None
     norm_layer: NormLayer | None = None
+    conv_algorithm: str = "xla"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.block, type) and issubclass(self.block, (BasicBlock, Bottleneck))):
@@ -358,6 +374,8 @@ class ResNet(nn.Module):
         _check_int("ResNet", "width_per_group", self.width_per_group, 1)
         if not isinstance(self.zero_init_residual, bool):
             raise TypeError(f"ResNet: zero_init_residual must be a bool, got {self.zero_init_residual!r}")
+        # Conv2d owns the list of algorithms: a throwaway one checks the name at construction.
+        Conv2d(1, 1, kernel_size=1, conv_algorithm=self.conv_algorithm, parent=None)
         replace = self.replace_stride_with_dilation
         if replace is None:
             replace = [False, False, False]
@@ -371,7 +389,7 @@ class ResNet(nn.Module):
 
     def setup(self) -> None:
         norm_layer = self.norm_layer or BatchNorm2d
-        self.conv1 = Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False, conv_algorithm=self.conv_algorithm)
         self.bn1 = norm_layer(64)
         self.relu = ReLU(inplace=True)
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -382,9 +400,16 @@ class ResNet(nn.Module):
                 downsample = None
                 if entry["downsample"] is not None:
                     inplanes, outplanes, stride = entry["downsample"]
-                    downsample = Sequential(_conv1x1(inplanes, outplanes, stride), norm_layer(outplanes), parent=None)
+                    downsample = Sequential(
+                        _conv1x1(inplanes, outplanes, stride, self.conv_algorithm), norm_layer(outplanes), parent=None
+                    )
                 blocks.append(
-                    self.block(**{**entry, "downsample": downsample}, norm_layer=self.norm_layer, parent=None)
+                    self.block(
+                        **{**entry, "downsample": downsample},
+                        norm_layer=self.norm_layer,
+                        conv_algorithm=self.conv_algorithm,
+                        parent=None,
+                    )
                 )
             stages.append(Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages

@@ -472,7 +472,7 @@ def _by_name(names: list[str], tree: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _jax_programs(arch: str) -> tuple[Callable[..., Any], Callable[..., Any], Any]:
+def _jax_programs(arch: str, conv_algorithm: str = "xla") -> tuple[Callable[..., Any], Callable[..., Any], Any]:
     """``(grad_step, sgd_step, tx)`` for one architecture, jitted, made once per process.
 
     The forward and the training scenarios share these functions, and so their compilations (a
@@ -491,7 +491,7 @@ def _jax_programs(arch: str) -> tuple[Callable[..., Any], Callable[..., Any], An
     from ... import autograd, models, optim
     from ...losses import cross_entropy
 
-    model = getattr(models, arch)(num_classes=NUM_CLASSES)
+    model = getattr(models, arch)(num_classes=NUM_CLASSES, conv_algorithm=conv_algorithm)
     tx = optim.freeze(optim.sgd(lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY), FROZEN)
 
     def grad_step(params: Any, batch_stats: Any, x: Any, y: Any, train: bool) -> Any:
@@ -516,13 +516,13 @@ def _jax_programs(arch: str) -> tuple[Callable[..., Any], Callable[..., Any], An
     return jax.jit(grad_step, static_argnums=4), jax.jit(sgd_step), tx
 
 
-def _jax_forward(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+def _jax_forward(arch: str, conv_algorithm: str = "xla") -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
         import jax.numpy as jnp
 
         from ...convert import load_torch_state_dict, to_jax
 
-        grad_step, _, _ = _jax_programs(arch)
+        grad_step, _, _ = _jax_programs(arch, conv_algorithm)
         variables = load_torch_state_dict(_template(arch), inputs["state"])
         param_names, buffer_names = _names(arch, "params"), _names(arch, "batch_stats")
         x, y = to_jax(inputs["x"]), to_jax(inputs["y"], jnp.int32)
@@ -716,6 +716,23 @@ for _arch, _batch, _size, _seed in _MODEL_CASES["forward"]:
             notes=f"N={_batch}, {_size}x{_size} images, 10 classes; {_SUMMARY}; jitted (see _once).",
         )
     )
+
+# torchsem's opt-in matmul convolutions (one GEMM per kernel tap) in a whole ResNet-18: the forward
+# case's inputs and PyTorch program, so PyTorch's outputs are the forward case's.
+_arch, _batch, _size, _seed = _MODEL_CASES["forward"][0]
+register(
+    Scenario(
+        name=f"resnet/forward-matmul/{_arch}",
+        section=_SECTION,
+        mapping=f"torchvision {_arch}: eval()/train() forward + cross_entropy backward -> "
+        f"torchsem.models.{_arch}(conv_algorithm='matmul'): the opt-in convolutions, same drift criterion",
+        torch_program=_torch_forward(_arch),
+        jax_program=_once(f"resnet/forward-matmul/{_arch}", _jax_forward(_arch, "matmul")),
+        make_inputs=_forward_inputs(_arch, _batch, _size, _seed),
+        tolerance_of=_tolerance_of,
+        notes=f"N={_batch}, {_size}x{_size} images, 10 classes; {_SUMMARY}; jitted (see _once).",
+    )
+)
 
 for _arch, _batch, _size, _seed in _MODEL_CASES["train"]:
     register(
