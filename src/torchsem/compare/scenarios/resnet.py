@@ -354,7 +354,26 @@ def _torch_forward(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     return program
 
 
-def _torch_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+def _torch_optimizer(model: Any, kit: bool) -> tuple[Any, Any]:
+    """``(optimizer, scheduler)`` of the train case (``FROZEN`` frozen) or of the training-kit case."""
+    import torch
+
+    if not kit:
+        for parameter in model.get_submodule(FROZEN).parameters():
+            parameter.requires_grad_(False)
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        return optimizer, None
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in model.parameters() if p.ndim > 1]},
+        {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0, "lr": KIT_NO_DECAY_LR},
+    ]
+    optimizer = torch.optim.SGD(groups, lr=KIT_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=KIT_T_MAX)
+
+
+def _torch_train(arch: str, kit: bool = False) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``TRAIN_STEPS`` PyTorch training steps, each followed by an eval pass (``kit``: the training-kit case)."""
+
     def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
         import torch
         import torch.nn.functional as F
@@ -364,9 +383,7 @@ def _torch_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         with _one_thread():
             for dtype, suffix in _torch_precisions():
                 model = _torch_model(arch, start, dtype)
-                for parameter in model.get_submodule(FROZEN).parameters():
-                    parameter.requires_grad_(False)
-                optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+                optimizer, scheduler = _torch_optimizer(model, kit)
                 x_eval = torch.from_numpy(inputs["x_eval"]).to(dtype)
                 y_eval = torch.from_numpy(inputs["y_eval"])
                 for step in range(TRAIN_STEPS):
@@ -375,8 +392,13 @@ def _torch_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
                     logits = model(torch.from_numpy(inputs["xs"][step]).to(dtype))
                     loss = F.cross_entropy(logits, torch.from_numpy(inputs["ys"][step]))
                     loss.backward()
-                    optimizer.step()
                     tag = f"step{step + 1}"
+                    if kit:
+                        total_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), KIT_MAX_NORM)
+                        outputs[f"{tag} grad norm{suffix}"] = total_norm.detach().numpy().copy()
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
                     outputs[f"{tag} train logits{suffix}"] = logits.detach().numpy().copy()
                     outputs[f"{tag} train loss{suffix}"] = loss.detach().numpy().copy()
                     outputs.update(_summaries(_numpy(model.named_parameters()), f"{tag} params", suffix, start))
@@ -386,54 +408,6 @@ def _torch_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
                         logits = model(x_eval)
                         outputs[f"{tag} eval logits{suffix}"] = logits.numpy().copy()
                         outputs[f"{tag} eval loss{suffix}"] = F.cross_entropy(logits, y_eval).numpy().copy()
-        return outputs
-
-    return program
-
-
-def _torch_train_kit(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """SGD with two parameter groups, CosineAnnealingLR and clip_grad_norm_, as a PyTorch script has them."""
-
-    def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
-        import torch
-        import torch.nn.functional as F
-
-        outputs: dict[str, Any] = {}
-        start = inputs["state"]
-        with _one_thread():
-            for dtype, suffix in _torch_precisions():
-                model = _torch_model(arch, start, dtype)
-                decayed = [p for p in model.parameters() if p.ndim > 1]
-                not_decayed = [p for p in model.parameters() if p.ndim <= 1]
-                groups: list[dict[str, Any]] = [
-                    {"params": decayed},
-                    {"params": not_decayed, "weight_decay": 0.0, "lr": KIT_NO_DECAY_LR},
-                ]
-                optimizer = torch.optim.SGD(
-                    groups,
-                    lr=KIT_LR,
-                    momentum=MOMENTUM,
-                    weight_decay=WEIGHT_DECAY,
-                )
-                scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=KIT_T_MAX)
-                x_eval = torch.from_numpy(inputs["x_eval"]).to(dtype)
-                for step in range(TRAIN_STEPS):
-                    model.train()
-                    optimizer.zero_grad()
-                    logits = model(torch.from_numpy(inputs["xs"][step]).to(dtype))
-                    loss = F.cross_entropy(logits, torch.from_numpy(inputs["ys"][step]))
-                    loss.backward()
-                    total_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), KIT_MAX_NORM)
-                    optimizer.step()
-                    scheduler.step()
-                    tag = f"step{step + 1}"
-                    outputs[f"{tag} train loss{suffix}"] = loss.detach().numpy().copy()
-                    outputs[f"{tag} grad norm{suffix}"] = total_norm.detach().numpy().copy()
-                    outputs.update(_summaries(_numpy(model.named_parameters()), f"{tag} params", suffix, start))
-                    outputs.update(_summaries(_numpy(model.named_buffers()), f"{tag} buffers", suffix, start))
-                    model.eval()
-                    with torch.no_grad():
-                        outputs[f"{tag} eval logits{suffix}"] = model(x_eval).numpy().copy()
         return outputs
 
     return program
@@ -539,13 +513,41 @@ def _jax_forward(arch: str, conv_algorithm: str = "xla") -> Callable[[Mapping[st
     return program
 
 
-def _jax_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+@functools.cache
+def _kit_step() -> tuple[Callable[..., Any], Any]:
+    """``(optimizer_step, tx)`` of the training-kit case: ``optax.chain(clip_grad_norm, param_groups(sgd, ...))``."""
+    import jax
+    import optax
+
+    from ... import optim
+    from ...optim import lr_scheduler
+
+    groups = [
+        {"params": lambda name, p: p.ndim > 1, "lr": lr_scheduler.CosineAnnealingLR(KIT_LR, T_max=KIT_T_MAX)},
+        {
+            "params": lambda name, p: p.ndim <= 1,
+            "weight_decay": 0.0,
+            "lr": lr_scheduler.CosineAnnealingLR(KIT_NO_DECAY_LR, T_max=KIT_T_MAX),
+        },
+    ]
+    tx = optax.chain(
+        optim.clip_grad_norm(KIT_MAX_NORM),
+        optim.param_groups(optim.sgd, groups, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY),
+    )
+    return jax.jit(functools.partial(optim.step, tx)), tx
+
+
+def _jax_train(arch: str, kit: bool = False) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The train (or training-kit) case in torchsem, on the forward case's compiled forward and backward pass."""
+
     def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
         import jax.numpy as jnp
 
         from ...convert import load_torch_state_dict, to_jax
 
-        grad_step, sgd_step, tx = _jax_programs(arch)
+        grad_step, optimizer_step, tx = _jax_programs(arch)
+        if kit:
+            optimizer_step, tx = _kit_step()
         variables = load_torch_state_dict(_template(arch), inputs["state"])
         params, batch_stats = variables["params"], variables["batch_stats"]
         opt_state = tx.init(params)
@@ -556,8 +558,10 @@ def _jax_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         for step in range(TRAIN_STEPS):
             x, y = to_jax(inputs["xs"][step]), to_jax(inputs["ys"][step], jnp.int32)
             logits, loss, grads, batch_stats = grad_step(params, batch_stats, x, y, True)
-            params, opt_state = sgd_step(grads, opt_state, params)
+            params, opt_state = optimizer_step(grads, opt_state, params)
             tag = f"step{step + 1}"
+            if kit:
+                outputs[f"{tag} grad norm"] = opt_state[0].total_norm  # clip_grad_norm_'s return value
             outputs[f"{tag} train logits"] = logits
             outputs[f"{tag} train loss"] = loss
             outputs.update(_summaries(_by_name(param_names, params), f"{tag} params", start=start))
@@ -567,57 +571,6 @@ def _jax_train(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
             eval_logits, eval_loss, _, _ = grad_step(params, batch_stats, x_eval, y_eval, False)
             outputs[f"{tag} eval logits"] = eval_logits
             outputs[f"{tag} eval loss"] = eval_loss
-        return outputs
-
-    return program
-
-
-def _jax_train_kit(arch: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """The same run in torchsem: ``optax.chain(clip_grad_norm, param_groups(sgd, ...))`` with a schedule per group.
-
-    The forward and backward pass is the train scenario's compiled ``grad_step`` (same shapes).
-    """
-
-    def program(inputs: Mapping[str, Any]) -> dict[str, Any]:
-        import jax
-        import jax.numpy as jnp
-        import optax
-
-        from ... import optim
-        from ...convert import load_torch_state_dict, to_jax
-        from ...optim import lr_scheduler
-
-        grad_step, _, _ = _jax_programs(arch)
-        groups = [
-            {"params": lambda name, p: p.ndim > 1, "lr": lr_scheduler.CosineAnnealingLR(KIT_LR, T_max=KIT_T_MAX)},
-            {
-                "params": lambda name, p: p.ndim <= 1,
-                "weight_decay": 0.0,
-                "lr": lr_scheduler.CosineAnnealingLR(KIT_NO_DECAY_LR, T_max=KIT_T_MAX),
-            },
-        ]
-        tx = optax.chain(
-            optim.clip_grad_norm(KIT_MAX_NORM),
-            optim.param_groups(optim.sgd, groups, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY),
-        )
-        optimizer_step = jax.jit(functools.partial(optim.step, tx))
-        variables = load_torch_state_dict(_template(arch), inputs["state"])
-        params, batch_stats = variables["params"], variables["batch_stats"]
-        opt_state = tx.init(params)
-        param_names, buffer_names = _names(arch, "params"), _names(arch, "batch_stats")
-        x_eval, y_eval = to_jax(inputs["x_eval"]), to_jax(inputs["y_eval"], jnp.int32)
-        outputs: dict[str, Any] = {}
-        start = inputs["state"]
-        for step in range(TRAIN_STEPS):
-            x, y = to_jax(inputs["xs"][step]), to_jax(inputs["ys"][step], jnp.int32)
-            _, loss, grads, batch_stats = grad_step(params, batch_stats, x, y, True)
-            params, opt_state = optimizer_step(grads, opt_state, params)
-            tag = f"step{step + 1}"
-            outputs[f"{tag} train loss"] = loss
-            outputs[f"{tag} grad norm"] = opt_state[0].total_norm
-            outputs.update(_summaries(_by_name(param_names, params), f"{tag} params", start=start))
-            outputs.update(_summaries(_by_name(buffer_names, batch_stats), f"{tag} buffers", start=start))
-            outputs[f"{tag} eval logits"] = grad_step(params, batch_stats, x_eval, y_eval, False)[0]
         return outputs
 
     return program
@@ -760,8 +713,8 @@ register(
         f"weight_decay=0, lr={KIT_NO_DECAY_LR}}}], lr={KIT_LR}, momentum={MOMENTUM}) + "
         f"CosineAnnealingLR(T_max={KIT_T_MAX}) + clip_grad_norm_({KIT_MAX_NORM}) -> optax.chain("
         "optim.clip_grad_norm, optim.param_groups(optim.sgd, [...] with lr_scheduler schedules))",
-        torch_program=_torch_train_kit(_arch),
-        jax_program=_once(f"resnet/train-kit/{_arch}", _jax_train_kit(_arch)),
+        torch_program=_torch_train(_arch, kit=True),
+        jax_program=_once(f"resnet/train-kit/{_arch}", _jax_train(_arch, kit=True)),
         make_inputs=_train_inputs(_arch, _batch, _size, _seed),
         tolerance_of=_tolerance_of,
         notes=f"N={_batch}, {_size}x{_size} images, 10 classes, {TRAIN_STEPS} steps (the cosine turns back up at "
