@@ -11,13 +11,23 @@ is PyTorch's ``ValueError``.
 :func:`partition_by_label` is the mechanism, shared with :func:`torchsem.optim.freeze`: labels
 computed from the parameters' names, one transformation per label, the exact ``step`` of
 torchsem's optimizers kept.
+
+PyTorch's layout: the transformation that :func:`param_groups` returns records each group as
+``optimizer.state_dict()["param_groups"]`` lists it (``_torch_layout``): every key PyTorch
+2.13 puts there for that class, in PyTorch's order (the keys the group sets, in the group's
+order, then the constructor's defaults) and with PyTorch's values and types (a default
+PyTorch spells ``0`` is the int ``0``; ``foreach=None``, ``capturable=False``... are PyTorch's
+implementation selectors, which torchsem does not have). :func:`torchsem.optim.state_dict`
+and :func:`torchsem.optim.load_state_dict` read it (``tx=``). ``param_groups(optim.adamw,
+lr=1e-3)`` without groups is ``torch.optim.AdamW(model.parameters(), lr=1e-3)``: one group of
+every parameter, the plain optimizer (same state, same step) with that record.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +36,7 @@ import optax
 from ._common import TorchOptimizer
 from ._common import step as optimizer_step
 
-__all__ = ["NOT_OPTIMIZED", "ParamGroup", "param_groups", "partition_by_label"]
+__all__ = ["NOT_OPTIMIZED", "ParamGroup", "TorchLayout", "param_groups", "partition_by_label"]
 
 NOT_OPTIMIZED = "not_optimized"
 """The label of parameters that no group holds (stepped by ``optax.set_to_zero``)."""
@@ -37,6 +47,165 @@ LabelsOf = Callable[[Any], list[str]]
 
 class ParamGroup(dict):
     """One group as PyTorch's ``optimizer.param_groups[i]`` shows it, without ``params``: its hyperparameters."""
+
+
+_BETAS = (0.9, 0.999)
+
+# PyTorch 2.13's ``optimizer.defaults`` per class: keys in the order its constructor builds the
+# dict, values with the types of its signature's defaults (``momentum=0`` is an int there).
+TORCH_DEFAULTS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "SGD": (
+        ("lr", 1e-3),
+        ("momentum", 0),
+        ("dampening", 0),
+        ("weight_decay", 0),
+        ("nesterov", False),
+        ("maximize", False),
+        ("foreach", None),
+        ("differentiable", False),
+        ("fused", None),
+    ),
+    "Adam": (
+        ("lr", 1e-3),
+        ("betas", _BETAS),
+        ("eps", 1e-8),
+        ("weight_decay", 0),
+        ("amsgrad", False),
+        ("maximize", False),
+        ("foreach", None),
+        ("capturable", False),
+        ("differentiable", False),
+        ("fused", None),
+        ("decoupled_weight_decay", False),
+    ),
+    "AdamW": (
+        ("lr", 1e-3),
+        ("betas", _BETAS),
+        ("eps", 1e-8),
+        ("weight_decay", 1e-2),
+        ("amsgrad", False),
+        ("maximize", False),
+        ("foreach", None),
+        ("capturable", False),
+        ("differentiable", False),
+        ("fused", None),
+        ("decoupled_weight_decay", True),
+    ),
+    "RMSprop": (
+        ("lr", 1e-2),
+        ("momentum", 0),
+        ("alpha", 0.99),
+        ("eps", 1e-8),
+        ("centered", False),
+        ("weight_decay", 0),
+        ("capturable", False),
+        ("foreach", None),
+        ("maximize", False),
+        ("differentiable", False),
+    ),
+    "Adagrad": (
+        ("lr", 1e-2),
+        ("lr_decay", 0),
+        ("eps", 1e-10),
+        ("weight_decay", 0),
+        ("initial_accumulator_value", 0),
+        ("foreach", None),
+        ("maximize", False),
+        ("differentiable", False),
+        ("fused", None),
+    ),
+    "Adadelta": (
+        ("lr", 1.0),
+        ("rho", 0.9),
+        ("eps", 1e-6),
+        ("weight_decay", 0),
+        ("maximize", False),
+        ("capturable", False),
+        ("foreach", None),
+        ("differentiable", False),
+    ),
+    "Adamax": (
+        ("lr", 2e-3),
+        ("betas", _BETAS),
+        ("eps", 1e-8),
+        ("weight_decay", 0),
+        ("foreach", None),
+        ("maximize", False),
+        ("differentiable", False),
+        ("capturable", False),
+    ),
+    "NAdam": (
+        ("lr", 2e-3),
+        ("betas", _BETAS),
+        ("eps", 1e-8),
+        ("weight_decay", 0),
+        ("momentum_decay", 4e-3),
+        ("decoupled_weight_decay", False),
+        ("maximize", False),
+        ("foreach", None),
+        ("capturable", False),
+        ("differentiable", False),
+    ),
+    "RAdam": (
+        ("lr", 1e-3),
+        ("betas", _BETAS),
+        ("eps", 1e-8),
+        ("weight_decay", 0),
+        ("maximize", False),
+        ("foreach", None),
+        ("capturable", False),
+        ("decoupled_weight_decay", False),
+        ("differentiable", False),
+    ),
+}
+"""``torch.optim.X(params).defaults`` for each class torchsem reproduces (checked against live PyTorch)."""
+
+IMPLEMENTATION_KEYS = ("foreach", "capturable", "differentiable", "fused")
+"""PyTorch's implementation selectors: they pick a kernel, not the arithmetic torchsem reproduces
+(its default CPU path); never compared when loading."""
+
+
+def _torch_class(optimizer: Callable[..., Any]) -> str | None:
+    from . import _adadelta, _adagrad, _adam, _adamax, _nadam, _radam, _rmsprop, _sgd
+
+    classes: dict[Any, str] = {
+        _sgd.sgd: "SGD",
+        _adam.adam: "Adam",
+        _adam.adamw: "AdamW",
+        _rmsprop.rmsprop: "RMSprop",
+        _adagrad.adagrad: "Adagrad",
+        _adadelta.adadelta: "Adadelta",
+        _adamax.adamax: "Adamax",
+        _nadam.nadam: "NAdam",
+        _radam.radam: "RAdam",
+    }
+    return classes.get(optimizer)
+
+
+class TorchLayout(NamedTuple):
+    """What PyTorch's ``optimizer.state_dict()["param_groups"]`` needs from a :func:`param_groups` transformation.
+
+    Attributes:
+      torch_class: the PyTorch class (``"AdamW"``).
+      groups: each group's entries in PyTorch's key order, without ``params``; a value may be
+        an optax schedule (``lr``, ``momentum``, ``betas[0]``), read at the group's update count.
+      labels_of: ``params -> one label per leaf`` (``group{i}`` or :data:`NOT_OPTIMIZED`); None
+        for the single group of ``param_groups(optimizer, **defaults)`` (every parameter).
+    """
+
+    torch_class: str
+    groups: tuple[dict[str, Any], ...]
+    labels_of: LabelsOf | None
+
+
+def _torch_group(torch_class: str, group: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """One group's entries as PyTorch's ``add_param_group`` orders them: the group's own keys, then the defaults."""
+    table = dict(TORCH_DEFAULTS[torch_class])
+    resolved = {**table, **{k: v for k, v in defaults.items() if k in table}}
+    entries = {k: v for k, v in group.items() if k != "params"}
+    for key, value in resolved.items():
+        entries.setdefault(key, value)
+    return entries
 
 
 def _leaves(grads: Any, params: Any, what: str) -> tuple[Any, list[Any], list[Any]]:
@@ -132,7 +301,9 @@ def _group_label(index: int) -> str:
 
 
 def param_groups(
-    optimizer: Callable[..., optax.GradientTransformation], groups: Sequence[Mapping[str, Any]], **defaults: Any
+    optimizer: Callable[..., optax.GradientTransformation],
+    groups: Sequence[Mapping[str, Any]] | None = None,
+    **defaults: Any,
 ) -> optax.GradientTransformation:
     """``torch.optim.X(groups, **defaults)``: one torchsem optimizer per parameter group.
 
@@ -143,16 +314,25 @@ def param_groups(
     (``"fc1"``, ``["layer1", "fc.bias"]``), a predicate ``(dotted_name, param) -> bool`` (e.g.
     ``lambda name, p: p.ndim <= 1`` for biases and norm parameters), or a bool pytree.
 
+    Within a group PyTorch's numbering (its ``state_dict``) follows the ``order`` given to
+    :func:`torchsem.optim.state_dict` (``model.named_parameters()`` order), as
+    ``[p for n, p in model.named_parameters() if selected(n)]`` lists them; groups are
+    numbered one after the other.
+
     Args:
       optimizer: a torchsem optimizer factory (``torchsem.optim.sgd``, ``adamw``, ...).
       groups: PyTorch's list of group dicts, each with ``params`` and any of ``optimizer``'s
-        keyword arguments.
+        keyword arguments. None (the default): ``torch.optim.X(model.parameters(),
+        **defaults)``, one group of every parameter; the result is then ``optimizer(**defaults)``
+        itself (its state and step unchanged) with the group recorded.
       **defaults: the hyperparameters of every group that does not set its own.
 
     Returns:
       A transformation (a :class:`TorchOptimizer` with an exact ``step``) whose
       ``param_groups`` attribute lists each group's resolved hyperparameters, as PyTorch's
-      ``optimizer.param_groups`` (without the ``params``); ``update`` needs ``params``.
+      ``optimizer.param_groups`` (without the ``params``); ``update`` needs ``params``. When
+      ``optimizer`` is one of torchsem's nine, ``_torch_layout`` (a :class:`TorchLayout`) holds
+      the groups as PyTorch's ``state_dict()`` lists them, for :func:`torchsem.optim.state_dict`.
 
     Raises:
       TypeError: a group is not a dict with ``params``, or sets an argument ``optimizer`` does
@@ -161,6 +341,10 @@ def param_groups(
     """
     from ._freeze import _selection_mask
 
+    torch_class = _torch_class(optimizer)
+    single = groups is None
+    if groups is None:
+        groups = [{"params": lambda name, p: True}]
     if isinstance(groups, Mapping) or not isinstance(groups, Sequence) or isinstance(groups, str):
         raise TypeError(f"groups must be a list of dicts (PyTorch's param groups), got {type(groups).__name__}")
     if not groups:
@@ -184,6 +368,13 @@ def param_groups(
             if p.default is not inspect.Parameter.empty
         }
         resolved.append(ParamGroup(hyper))
+    layout_groups = (
+        tuple(_torch_group(torch_class, group, defaults) for group in groups) if torch_class is not None else ()
+    )
+    if single:
+        tx = transforms[_group_label(0)]
+        _record(tx, tuple(resolved), None if torch_class is None else TorchLayout(torch_class, layout_groups, None))
+        return tx
     transforms[NOT_OPTIMIZED] = optax.set_to_zero()
     selections = [group["params"] for group in groups]
 
@@ -200,7 +391,13 @@ def param_groups(
         return labels
 
     tx = partition_by_label(transforms, labels_of, "param_groups", stateless=(NOT_OPTIMIZED,))
+    _record(tx, tuple(resolved), None if torch_class is None else TorchLayout(torch_class, layout_groups, labels_of))
+    return tx
+
+
+def _record(tx: optax.GradientTransformation, resolved: tuple[ParamGroup, ...], layout: TorchLayout | None) -> None:
+    """Attach the groups' resolved hyperparameters and PyTorch's layout to ``tx`` (a :class:`TorchOptimizer`)."""
     if isinstance(tx, TorchOptimizer):
         # A NamedTuple subclass instance takes attributes (TorchOptimizer does the same for step).
-        tx.param_groups = tuple(resolved)
-    return tx
+        tx.param_groups = resolved
+        tx._torch_layout = layout
