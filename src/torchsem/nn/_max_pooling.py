@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,8 @@ import numpy as np
 
 from ._errors import InputError
 from ._pooling import _check_bools, _check_geometry, _check_input, _check_output, _output_length
+
+Shape = tuple[int, ...]
 
 
 def _window_max(
@@ -71,6 +74,121 @@ def _window_max(
     index_dtype = jax.dtypes.canonicalize_dtype(np.int64)
     table = jnp.broadcast_to(jnp.asarray(flat, index_dtype), windows.shape)
     return output, jnp.take_along_axis(table, choice[..., None], axis=-1)[..., 0]
+
+
+def _reduce_window_max(input: jax.Array, kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape) -> jax.Array:
+    """The window maxima by ``lax.reduce_window`` (undilated windows), padding with ``-inf``.
+
+    Its gradient is XLA's ``select_and_scatter_add``: each window sends its cotangent to its
+    first maximum in C order (``>=`` keeps the element already chosen) and the windows add into
+    the input in output order, which is PyTorch's ``max_pool*_backward`` loop bit for bit
+    (measured; the gather in :func:`_window_max` adds overlapping windows in another order).
+    Padding is only ever chosen from a window whose input elements are all ``-inf``, and a NaN
+    does not stick as PyTorch's does: inputs with either take :func:`_window_max`.
+    """
+    n = len(kernel)
+    lead = input.ndim - n
+    pads = []
+    for size, k, s, p, o in zip(input.shape[lead:], kernel, stride, padding, out_shape):
+        # ceil_mode's last window may reach past the right padding; it is padded further with -inf.
+        pads.append((p, max((o - 1) * s + k - size - p, 0)))
+    return jax.lax.reduce_window(
+        input,
+        np.array(-np.inf, input.dtype),  # a concrete init value: JAX then knows the max monoid and its gradient
+        jax.lax.max,
+        (1,) * lead + tuple(kernel),
+        (1,) * lead + tuple(stride),
+        [(0, 0)] * lead + pads,
+    )
+
+
+def _has_special(input: jax.Array) -> jax.Array:
+    """Whether the input holds a NaN or a ``-inf``: where XLA's window maximum is not PyTorch's choice."""
+    return jnp.any(jnp.isnan(input) | (input == -jnp.inf))
+
+
+def _exact(input: jax.Array, kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape) -> jax.Array:
+    spatial = input.shape[input.ndim - len(kernel) :]
+    out = _window_max(input, *_sliding(spatial, out_shape, kernel, stride, padding, (1,) * len(kernel)), False)
+    return out  # type: ignore[return-value]  # return_indices=False: the maxima alone
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _undilated_max_pool(input: jax.Array, kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape) -> jax.Array:
+    """Undilated max pooling without indices: ``lax.reduce_window`` and its gradient unless the input is special.
+
+    A ``custom_vjp`` because the choice between the two is a ``lax.cond`` on the input's values,
+    which JAX cannot linearise around ``reduce_window``; forward and backward each run the one
+    branch the values select.
+    """
+    return _undilated_max_pool_fwd(input, kernel, stride, padding, out_shape)[0]
+
+
+def _undilated_max_pool_fwd(
+    input: jax.Array, kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    special = _has_special(input)
+    output = jax.lax.cond(
+        special,
+        lambda x: _exact(x, kernel, stride, padding, out_shape),
+        lambda x: _reduce_window_max(x, kernel, stride, padding, out_shape),
+        input,
+    )
+    return output, (input, special)
+
+
+def _undilated_max_pool_bwd(
+    kernel: Shape,
+    stride: Shape,
+    padding: Shape,
+    out_shape: Shape,
+    residuals: tuple[jax.Array, jax.Array],
+    ct: jax.Array,
+) -> tuple[jax.Array]:
+    input, special = residuals
+
+    def exact(x: jax.Array) -> jax.Array:
+        return _exact(x, kernel, stride, padding, out_shape)
+
+    def fast(x: jax.Array) -> jax.Array:
+        return _reduce_window_max(x, kernel, stride, padding, out_shape)
+
+    grad = jax.lax.cond(
+        special,
+        lambda: jax.vjp(exact, input)[1](ct)[0],
+        lambda: jax.vjp(fast, input)[1](ct)[0],
+    )
+    return (grad,)
+
+
+_undilated_max_pool.defvjp(_undilated_max_pool_fwd, _undilated_max_pool_bwd)
+
+
+def _max_pool(
+    input: jax.Array,
+    kernel: Shape,
+    stride: Shape,
+    padding: Shape,
+    dilation: Shape,
+    out_shape: Shape,
+    return_indices: bool,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """PyTorch's max pooling: :func:`_reduce_window_max` where it is PyTorch's bit for bit, else :func:`_window_max`.
+
+    ``reduce_window`` covers the common case (floating input without indices or dilation);
+    it is also twice as fast on the CPU as the gather (``benchmarks/README.md``).
+    """
+    fast = (
+        not return_indices
+        and all(d == 1 for d in dilation)
+        and jnp.issubdtype(input.dtype, jnp.floating)
+        and input.size > 0
+        and all(o > 0 for o in out_shape)
+    )
+    if fast:
+        return _undilated_max_pool(input, tuple(kernel), tuple(stride), tuple(padding), tuple(out_shape))
+    spatial = input.shape[input.ndim - len(kernel) :]
+    return _window_max(input, *_sliding(spatial, out_shape, kernel, stride, padding, dilation), return_indices)
 
 
 _MAX_LENGTHS = (
@@ -142,7 +260,7 @@ class _MaxPoolNd(nn.Module):
             for size, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)
         )
         _check_output(input, out_shape)
-        return _window_max(input, *_sliding(spatial, out_shape, kernel, stride, padding, dilation), self.return_indices)
+        return _max_pool(input, kernel, stride, padding, dilation, out_shape, self.return_indices)
 
 
 _ONE_LENGTH = {

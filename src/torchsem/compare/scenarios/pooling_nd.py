@@ -93,6 +93,22 @@ _MAX = _cases(
         ),
         ("MaxPool3d", dict(kernel_size=2, stride=1, ceil_mode=True), (2, 3, 4, 5)),  # unbatched
         ("MaxPool3d", dict(kernel_size=2, stride=2, padding=1, ceil_mode=True, return_indices=True), (1, 1, 3, 3, 3)),
+        # Without indices or dilation the pooling is lax.reduce_window and its gradient: ties at 0 (as
+        # after a ReLU) in overlapping windows; a NaN or a -inf in the input takes the gather instead.
+        ("MaxPool2d", dict(kernel_size=3, stride=2, padding=1), Input((2, 2, 6, 6), fixed=(0.0,) * 40)),
+        ("MaxPool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), Input((1, 2, 9), fixed=(0.0,) * 10)),
+        ("MaxPool3d", dict(kernel_size=2, stride=1, padding=1), Input((1, 1, 3, 4, 4), fixed=(0.0,) * 30)),
+        (
+            "MaxPool2d",
+            dict(kernel_size=2, stride=1),
+            Input((1, 1, 3, 3), fixed=(_NAN, 2.0, _NAN, 2.0, -_INF, 2.0, _NAN, 1.0, 0.0)),
+        ),
+        ("MaxPool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), Input((1, 1, 4), fixed=(-_INF,) * 4)),
+        (
+            "MaxPool2d",
+            dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+            Input((1, 1, 2, 2), fixed=(-_INF,) * 4),
+        ),
     ],
     seed=601,
 )
