@@ -5,7 +5,9 @@
   and float32 roundings (its float64 step scalars rounded once); per-parameter state with
   PyTorch's names (:class:`SGDState`, :class:`AdamState`, :class:`RMSpropState`,
   :class:`AdagradState`, :class:`AdadeltaState`, :class:`AdamaxState`, :class:`NAdamState`,
-  :class:`RAdamState`); a None gradient skips its parameter as ``optimizer.step()`` does.
+  :class:`RAdamState`); a None gradient skips its parameter as ``optimizer.step()`` does; ``lr``
+  may also be a 1-element numpy or JAX array, PyTorch's tensor ``lr`` (a float32 one computes
+  the step scalars in float32, as PyTorch's 0-d tensor does).
 - :mod:`lr_scheduler`: PyTorch's schedulers as optax schedules (the value
   ``optimizer.param_groups[0]["lr"]`` holds after each ``scheduler.step()``);
   :func:`clip_grad_norm` / :func:`clip_grad_value`: ``torch.nn.utils`` clipping, as the first
@@ -13,7 +15,8 @@
 - :func:`freeze`: ``requires_grad=False`` for the optimizer, on ``optax.partition`` +
   ``optax.set_to_zero`` (never ``optax.masked``, which lets the raw gradient through).
 - :func:`state_dict` / :func:`load_state_dict`: the state as PyTorch's
-  ``optimizer.state_dict()["state"]``.
+  ``optimizer.state_dict()["state"]``, or with ``tx=`` (a :func:`param_groups` transformation)
+  PyTorch's whole ``optimizer.state_dict()``, ``param_groups`` included.
 
 Usage is optax's: ``state = tx.init(params)``, ``updates, state = tx.update(grads, state,
 params)``, ``params = optax.apply_updates(params, updates)``. ``params`` is required by

@@ -67,7 +67,9 @@ def adadelta(
 
     Args:
       lr: learning rate scaling the update, a number or an optax schedule called with the
-        number of previous ``update`` calls (0 first). PyTorch's default 1.0.
+        number of previous ``update`` calls (0 first). PyTorch's default 1.0. Or a 1-element
+        array, PyTorch's tensor ``lr`` (see :func:`torchsem.optim.sgd`: ``alpha=-lr`` reads it,
+        so the steps are the float's).
       rho: decay of both running averages, in ``[0, 1]``.
       eps: added inside both square roots.
       weight_decay: L2 penalty added to the gradient.
@@ -86,7 +88,7 @@ def adadelta(
     Reproduces ``torch.optim.Adadelta(params, lr, rho, eps, weight_decay, maximize=maximize)``
     (``foreach=None`` on CPU: the single-tensor path).
     """
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     rho = check_number("rho", rho)
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"Invalid rho value: {rho}")

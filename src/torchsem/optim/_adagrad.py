@@ -15,6 +15,7 @@ from ._common import (
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
+    constant_learning_rate,
     initial_count,
     learning_rate_at,
     next_count,
@@ -58,6 +59,13 @@ def _decay_table(lr: float, lr_decay: float) -> StepTable:
 
 
 @functools.lru_cache(maxsize=64)
+def _float32_decay_table(lr: float, lr_decay: float) -> StepTable:
+    """``clr`` for a float32 0-d tensor ``lr``: a float32 division by the float64 divisor rounded to float32."""
+    divisor = _divisor_table(lr_decay).values
+    return StepTable(np.float32(lr) / divisor, False)
+
+
+@functools.lru_cache(maxsize=64)
 def _divisor_table(lr_decay: float) -> StepTable:
     """``1 + (step - 1) * lr_decay`` rounded once to float32 (the divisor of a scheduled learning rate)."""
     steps = np.arange(1, TABLE_CAP + 1, dtype=np.float64)
@@ -92,7 +100,9 @@ def adagrad(
 
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
-        ``update`` calls (0 first). PyTorch's default 1e-2.
+        ``update`` calls (0 first). PyTorch's default 1e-2. Or a 1-element array, PyTorch's
+        tensor ``lr``: float32 (or signed integer) divides ``clr`` in float32 (by the float64
+        divisor rounded to float32), as PyTorch's 0-d tensor does (float64: as a float).
       lr_decay: learning-rate decay per step of the parameter.
       weight_decay: L2 penalty added to the gradient.
       initial_accumulator_value: the starting value of ``sum`` (optax's ``adagrad`` starts at 0.1).
@@ -113,18 +123,23 @@ def adagrad(
     initial_accumulator_value, eps, maximize=maximize)`` (``foreach=None``, ``fused=None`` on
     CPU: the single-tensor path; sparse gradients are not supported).
     """
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     lr_decay = check_nonnegative("lr_decay", lr_decay, "lr_decay")
     weight_decay = check_nonnegative("weight_decay", weight_decay, "weight_decay")
     initial_accumulator_value = check_nonnegative(
         "initial_accumulator_value", initial_accumulator_value, "initial_accumulator_value"
     )
     eps = check_nonnegative("eps", eps, "epsilon")
-    constant_lr = None if callable(lr) else float(lr)
+    constant_lr, float32_lr = constant_learning_rate(lr)
     scheduled = constant_lr is None
     decays = lr_decay != 0
     if decays:
-        table = _divisor_table(float(lr_decay)) if constant_lr is None else _decay_table(constant_lr, float(lr_decay))
+        if constant_lr is None:
+            table = _divisor_table(float(lr_decay))
+        elif float32_lr:
+            table = _float32_decay_table(constant_lr, float(lr_decay))
+        else:
+            table = _decay_table(constant_lr, float(lr_decay))
 
     def init(params: Any) -> AdagradState:
         check_float_leaves(jax.tree.leaves(params))

@@ -9,12 +9,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._common import (
+    CheckedLearningRate,
     LearningRate,
     Schedule,
+    TensorLearningRate,
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
     check_number,
+    constant_learning_rate,
+    float32_decay,
+    float64_tensor_lr_on_scalar,
     initial_count,
     learning_rate_at,
     next_count,
@@ -50,9 +55,11 @@ class AdamState(NamedTuple):
     count: jax.Array | None  # type: ignore[assignment]
 
 
-def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> tuple[float | Schedule, float]:
+def _check_adam_arguments(
+    lr: Any, betas: Any, eps: Any, weight_decay: Any
+) -> tuple[CheckedLearningRate, float | Schedule, float]:
     # PyTorch's checks, in PyTorch's order, with its messages.
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     check_number("eps", eps)
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
@@ -70,7 +77,7 @@ def _check_adam_arguments(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> t
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
     if not ((scheduled or isinstance(beta1, float)) and isinstance(beta2, float)):
         raise ValueError("betas must be either both floats or both Tensors")
-    return beta1, beta2
+    return lr, beta1, beta2
 
 
 def _adam(
@@ -82,10 +89,14 @@ def _adam(
     maximize: bool,
     decoupled: bool,
 ) -> TorchOptimizer:
-    beta1, beta2 = _check_adam_arguments(lr, betas, eps, weight_decay)
+    lr, beta1, beta2 = _check_adam_arguments(lr, betas, eps, weight_decay)
     scheduled_beta1 = callable(beta1)
     constant_beta1 = 0.0 if scheduled_beta1 else cast(float, beta1)  # unused with a schedule
-    corrections = BiasCorrections(None if callable(lr) else float(lr), constant_beta1, beta2)
+    lr_number, float32_lr = constant_learning_rate(lr)
+    corrections = BiasCorrections(lr_number, constant_beta1, beta2, float32_lr)
+    # A float64 tensor lr computes as a Python float; the float path keeps lr as given (a numpy
+    # float32 lr computes 1 - lr * weight_decay in float32 in PyTorch too).
+    plain_lr = lr.value if isinstance(lr, TensorLearningRate) else lr
     # exp_avg.lerp_(grad, 1 - beta1): PyTorch's lerp takes w = float32(1 - beta1) and computes
     # start + w * (end - start) for |w| < 0.5, else end + (w - 1) * (end - start), each one FMA.
     lerp_weight = np.float32(1 - constant_beta1)
@@ -95,6 +106,8 @@ def _adam(
         for leaf in jax.tree.leaves(params):
             if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
                 raise TypeError(f"torchsem.optim steps floating-point parameters, got a {jnp.result_type(leaf)} leaf")
+        if decoupled and weight_decay != 0:
+            float64_tensor_lr_on_scalar(lr, params, "AdamW")
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
         steps = jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params)
         count = jnp.zeros((), jnp.int32) if scheduled_beta1 else initial_count(lr)
@@ -110,8 +123,10 @@ def _adam(
             if decoupled:
                 if callable(lr):
                     decay = 1 - lr_value.astype(dtype) * scalar(weight_decay, dtype)
+                elif float32_lr:  # a float32 0-d tensor lr: 1 - lr * weight_decay in float32
+                    decay = float32_decay(cast(float, lr_number), weight_decay).astype(dtype)
                 else:
-                    decay = scalar(1 - lr * weight_decay, dtype)
+                    decay = scalar(1 - plain_lr * weight_decay, dtype)
                 p = rounded(p * decay)  # param.mul_(1 - lr * weight_decay), rounded on its own
             else:
                 g = g + scalar(weight_decay, dtype) * p
@@ -194,7 +209,9 @@ def adam(
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
         ``update`` calls (0 first); with a schedule the step size ``lr_t / (1 - beta1**t)`` is
-        divided in float32.
+        divided in float32. Or a 1-element array, PyTorch's tensor ``lr``: float32 (or a signed
+        integer, which PyTorch promotes to float32) computes ``lr / (1 - beta1**t)`` and
+        ``1 - lr * weight_decay`` as float32 tensor ops, as PyTorch does (float64: as a float).
       betas: ``(beta1, beta2)``, each in [0, 1); ``beta1`` may be a schedule (a cycling scheduler's
         ``momentum``, called with the update count), then ``1 - beta1**t`` is computed in float32.
       eps: added to the denominator.
@@ -227,7 +244,9 @@ def adamw(
 
     {math}
     Args:
-      lr: learning rate, a number or an optax schedule (see :func:`adam`).
+      lr: learning rate, a number, an optax schedule or a 1-element array (see :func:`adam`; a
+        float64 array with a 0-d parameter and ``weight_decay`` is a NotImplementedError, as
+        PyTorch decays that parameter in float64).
       betas: ``(beta1, beta2)``, each in [0, 1).
       eps: added to the denominator.
       weight_decay: decoupled decay: the parameter is first multiplied by ``1 - lr * weight_decay``.

@@ -13,6 +13,7 @@ from ._common import (
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
+    constant_learning_rate,
     initial_count,
     learning_rate_at,
     next_count,
@@ -69,7 +70,9 @@ def adamax(
 
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
-        ``update`` calls (0 first). PyTorch's default 2e-3.
+        ``update`` calls (0 first). PyTorch's default 2e-3. Or a 1-element array, PyTorch's
+        tensor ``lr``: float32 (or signed integer) divides ``lr / (1 - beta1**t)`` in float32,
+        as PyTorch's 0-d tensor does (float64: as a float).
       betas: ``(beta1, beta2)``, each in ``[0, 1)``.
       eps: added to ``|g|`` inside the maximum (optax's ``adamax`` adds it to the denominator).
       weight_decay: L2 penalty added to the gradient.
@@ -88,11 +91,12 @@ def adamax(
     Reproduces ``torch.optim.Adamax(params, lr, betas, eps, weight_decay, maximize=maximize)``
     (``foreach=None`` on CPU: the single-tensor path, ``capturable=False``).
     """
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     eps = check_nonnegative("eps", eps, "epsilon")
     beta1, beta2 = check_betas(betas)
     weight_decay = check_nonnegative("weight_decay", weight_decay, "weight_decay")
-    corrections = BiasCorrections(None if callable(lr) else float(lr), float(beta1), float(beta2))
+    lr_number, float32_lr = constant_learning_rate(lr)
+    corrections = BiasCorrections(lr_number, float(beta1), float(beta2), float32_lr)
 
     def init(params: Any) -> AdamaxState:
         check_float_leaves(jax.tree.leaves(params))

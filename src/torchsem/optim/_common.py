@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any, cast
@@ -14,7 +16,75 @@ import optax
 Schedule = Callable[[jax.Array], Any]
 """An optax schedule: ``count -> learning rate`` (a scalar)."""
 
-LearningRate = float | Schedule
+
+@dataclasses.dataclass(frozen=True)
+class TensorLearningRate:
+    """A learning rate given as a 1-element array, PyTorch's ``lr=torch.tensor(...)``.
+
+    PyTorch's single-tensor optimizers squeeze it to a 0-d tensor and compute the step's
+    scalars with it (``lr / bias_correction1``, ``1 - lr * weight_decay``) as 0-d tensor ops
+    in its dtype: float32 arithmetic (each Python float rounded to float32 first) for a
+    float32 or integer tensor (an integer one promotes to float32), float64 for a float64 one,
+    which is then the same as a Python float. A ``value=``/``alpha=`` argument reads it back
+    with ``.item()``.
+
+    Attributes:
+      value: the learning rate as PyTorch's arithmetic sees it (the float32 value for a
+        float32 or integer array).
+      float32: whether that arithmetic is float32 (False: float64, a Python float's).
+      dtype: the array's dtype.
+    """
+
+    value: float
+    float32: bool
+    dtype: np.dtype
+
+
+LearningRate = float | Schedule | np.ndarray | jax.Array | TensorLearningRate
+"""What the optimizers take as ``lr``: a number, an optax schedule or a 1-element array (PyTorch's tensor ``lr``).
+
+A :class:`TensorLearningRate` (an array already checked) is taken as it is.
+"""
+
+CheckedLearningRate = float | Schedule | TensorLearningRate
+"""``lr`` after :func:`check_learning_rate`: an array becomes a :class:`TensorLearningRate`."""
+
+_TENSOR_LR_KINDS = "fi"  # numpy dtype kinds torchsem takes: floating (float32/float64) and signed integers
+
+
+def torch_tensor_format(array: np.ndarray) -> str:
+    """``f"{tensor}"`` for the 1-element tensor PyTorch would hold (what its error messages print).
+
+    A 0-d tensor formats as its ``.item()`` (``Tensor.__format__``): ``-0.10000000149011612``
+    for a float32 -0.1. Any other prints as its repr, PyTorch's ``_Formatter`` with the default
+    print options: an integral float as ``-2.``, one below 1e-4 or above 1e8 in magnitude as
+    ``-1.0000e-05``, any other as ``-0.1000``; NaN and infinities as ``nan`` / ``-inf``; a
+    dtype other than float32, int64 and bool is named after the value
+    (``tensor([-3], dtype=torch.int32)``).
+    """
+    value = array.reshape(()).item()
+    if array.ndim == 0:
+        return f"{value}"
+    if array.dtype.kind == "f":
+        if math.isnan(value) or math.isinf(value):
+            text = f"{value:.0f}"
+        elif value == 0.0:
+            text = "0." if math.copysign(1.0, value) > 0 else "-0."
+        else:
+            magnitude = abs(value)
+            sci = magnitude > 1.0e8 or magnitude < 1.0e-4
+            if sci:
+                text = f"{value:.4e}"
+            elif value == math.ceil(value):
+                text = f"{value:.0f}."
+            else:
+                text = f"{value:.4f}"
+    else:
+        text = f"{value}"
+    text = "[" * array.ndim + text + "]" * array.ndim
+    if array.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
+        text += f", dtype=torch.{array.dtype.name}"
+    return f"tensor({text})"
 
 
 def check_number(name: str, value: Any) -> float:
@@ -24,28 +94,102 @@ def check_number(name: str, value: Any) -> float:
     return value  # type: ignore[return-value]
 
 
-def check_learning_rate(lr: Any, *, nan_is_valid: bool) -> None:
-    """PyTorch's learning-rate check: ``ValueError("Invalid learning rate: {lr}")``.
+def _tensor_learning_rate(lr: np.ndarray | jax.Array, *, nan_is_valid: bool) -> TensorLearningRate:
+    """PyTorch's constructor checks for a tensor ``lr``, then the arithmetic its steps will use."""
+    try:
+        array = np.asarray(lr)
+    except jax.errors.TracerArrayConversionError as error:
+        raise TypeError(
+            "a traced array cannot be a learning rate (PyTorch checks its value when the optimizer is "
+            "made); build the optimizer outside jax.jit, or pass an optax schedule"
+        ) from error
+    if array.size != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if array.dtype.kind not in _TENSOR_LR_KINDS or (array.dtype.itemsize < 4 and array.dtype.kind == "f"):
+        raise TypeError(
+            f"torchsem takes a float32, float64 or signed integer array as the learning rate, got {array.dtype} "
+            "(PyTorch would compute its step scalars in that dtype)"
+        )
+    value = array.reshape(()).item()
+    # SGD checks lr < 0.0 (NaN passes), the others not 0.0 <= lr (NaN fails).
+    if (value < 0.0) if nan_is_valid else not value >= 0.0:
+        raise ValueError(f"Invalid learning rate: {torch_tensor_format(array)}")
+    if array.dtype == np.float64:
+        return TensorLearningRate(float(value), False, array.dtype)
+    # float32 as it is; an integer tensor promotes to float32 (the default dtype) in every op.
+    return TensorLearningRate(float(np.float32(value)), True, array.dtype)
+
+
+def check_learning_rate(lr: Any, *, nan_is_valid: bool) -> CheckedLearningRate:
+    """PyTorch's learning-rate check: ``ValueError("Invalid learning rate: {lr}")``; returns the learning rate.
 
     Args:
-      lr: a number or an optax schedule (a callable, checked when called, as PyTorch does not
-        check scheduler outputs).
+      lr: a number, an optax schedule (a callable, checked when called, as PyTorch does not
+        check scheduler outputs), or a 1-element numpy or JAX array (PyTorch's tensor ``lr``;
+        a ``torch.Tensor`` via ``.numpy()``), of dtype float32, float64 or a signed integer.
       nan_is_valid: SGD checks ``lr < 0.0`` (NaN passes), Adam ``not 0.0 <= lr`` (NaN fails).
+
+    Returns:
+      ``lr`` itself for a number or a schedule; a :class:`TensorLearningRate` for an array.
+
+    Raises:
+      ValueError: PyTorch's ``Tensor lr must be 1-element`` (an array of another size) or
+        ``Invalid learning rate: ...`` (the array printed as PyTorch prints the tensor).
+      TypeError: ``lr`` is neither, or an array of another dtype or a traced one.
     """
     if callable(lr):
-        return
+        return cast(Schedule, lr)
+    if isinstance(lr, TensorLearningRate):
+        return lr
+    if isinstance(lr, (np.ndarray, jax.Array)):
+        return _tensor_learning_rate(lr, nan_is_valid=nan_is_valid)
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(
-            f"lr must be a float or an optax schedule (a callable count -> learning rate), "
-            f"got {type(lr).__name__}: {lr!r}"
+            f"lr must be a float or an optax schedule (a callable count -> learning rate) or a 1-element "
+            f"array, got {type(lr).__name__}: {lr!r}"
         )
     # cast: typeshed's numbers.Real has no __ge__, so mypy cannot type float <= Real.
     invalid = lr < 0.0 if nan_is_valid else not cast(float, lr) >= 0.0
     if invalid:
         raise ValueError(f"Invalid learning rate: {lr}")
+    return cast(float, lr)
 
 
-def initial_count(lr: LearningRate) -> jax.Array | None:
+def constant_learning_rate(lr: CheckedLearningRate) -> tuple[float | None, bool]:
+    """``(value, float32)``: the learning rate's number (None for a schedule) and whether its arithmetic is float32.
+
+    A Python float and a float64 array compute ``lr / bias_correction1`` and the like in
+    float64 (``float32`` False); a float32 or integer array in float32.
+    """
+    if isinstance(lr, TensorLearningRate):
+        return lr.value, lr.float32
+    if callable(lr):
+        return None, False
+    return float(lr), False
+
+
+def float64_tensor_lr_on_scalar(lr: Any, params: Any, optimizer: str) -> None:
+    """A NotImplementedError for a float64 array ``lr`` with a 0-d parameter where PyTorch then computes in float64.
+
+    PyTorch's ``param.mul_(1 - lr * weight_decay)`` (and RAdam's ``exp_avg_hat * lr``) with a
+    float64 0-d ``lr`` and a 0-d float32 parameter promotes to float64 (a dimensioned parameter
+    does not), which float32 JAX cannot round the same way.
+    """
+    if not (isinstance(lr, TensorLearningRate) and lr.dtype == np.float64):
+        return
+    if any(jnp.ndim(leaf) == 0 for leaf in jax.tree.leaves(params)):
+        raise NotImplementedError(
+            f"{optimizer} with a float64 array learning rate and a 0-d parameter: PyTorch computes that "
+            "parameter's step in float64; pass the learning rate as a float or a float32 array"
+        )
+
+
+def float32_decay(lr: float, weight_decay: float) -> np.float32:
+    """``1 - lr * weight_decay`` as PyTorch computes it for a float32 0-d ``lr``: two float32 ops on the host."""
+    return np.float32(1) - np.float32(lr) * np.float32(weight_decay)
+
+
+def initial_count(lr: CheckedLearningRate) -> jax.Array | None:
     """The update count a schedule needs (int32 zero); None for a constant learning rate (PyTorch keeps none)."""
     return jnp.zeros((), jnp.int32) if callable(lr) else None
 
@@ -54,8 +198,10 @@ def next_count(count: jax.Array | None) -> jax.Array | None:
     return None if count is None else count + 1
 
 
-def learning_rate_at(lr: LearningRate, count: jax.Array | None) -> jax.Array:
+def learning_rate_at(lr: CheckedLearningRate, count: jax.Array | None) -> jax.Array:
     """The learning rate for the update with this ``count`` (0 for the first update), as float32."""
+    if isinstance(lr, TensorLearningRate):
+        return jnp.asarray(np.float32(lr.value))
     if callable(lr):
         # count is an int32 array whenever lr is a schedule (initial_count), never None.
         return jnp.asarray(lr(count), jnp.float32)  # type: ignore[arg-type]

@@ -13,9 +13,13 @@ import numpy as np
 from ._arguments import check_betas, check_float_leaves, check_nonnegative
 from ._common import (
     LearningRate,
+    TensorLearningRate,
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
+    constant_learning_rate,
+    float32_decay,
+    float64_tensor_lr_on_scalar,
     initial_count,
     learning_rate_at,
     next_count,
@@ -69,8 +73,12 @@ class _Tables:
 
 
 @functools.lru_cache(maxsize=64)
-def _tables(lr: float, beta1: float, beta2: float, momentum_decay: float) -> _Tables:
+def _tables(lr: float, beta1: float, beta2: float, momentum_decay: float, float32_lr: bool = False) -> _Tables:
     """Run PyTorch's scalar arithmetic (``_single_tensor_nadam``) for steps ``1 .. TABLE_CAP``.
+
+    With ``float32_lr`` (a float32 0-d tensor ``lr``) the coefficients are PyTorch's 0-d tensor
+    arithmetic instead: ``(-lr * (1 - mu)) / (1 - P)`` and ``(-lr * mu_next) / (1 - P * mu_next)``
+    in float32, each Python-float factor (``1 - mu``, ``1 - P``, ...) rounded to float32 first.
 
     The powers are Python's (``**`` on floats, as PyTorch's code); the rest is numpy float64
     (``+ - * /`` are IEEE-exact there as on Python floats) and, for ``mu_product *= mu``, a
@@ -93,15 +101,26 @@ def _tables(lr: float, beta1: float, beta2: float, momentum_decay: float) -> _Ta
             f"NAdam divides by 1 - mu_product, which is 0 at step {zero[0] + 1} for betas[0]={beta1}, "
             f"momentum_decay={momentum_decay} (PyTorch raises ZeroDivisionError in step())"
         )
+    if float32_lr:
+        neg_lr = -np.float32(lr)
+        f32 = np.float32
+        grad = (neg_lr * (1.0 - mu).astype(f32)) / (1.0 - product).astype(f32)
+        avg = (neg_lr * mu_next.astype(f32)) / (1.0 - product * mu_next).astype(f32)
+        grad_limit = (neg_lr * f32(1.0 - beta1)) / f32(1.0)
+        avg_limit = (neg_lr * f32(beta1)) / f32(1.0)
+    else:
+        grad = (-lr * (1.0 - mu) / (1.0 - product)).astype(np.float32)
+        avg = ((-lr * mu_next) / (1.0 - product * mu_next)).astype(np.float32)
+        grad_limit, avg_limit = np.float32(-lr * (1.0 - beta1)), np.float32(-lr * beta1)
     columns = {
         "bc2": np.array([1 - beta2**t for t in steps[:-1]]).astype(np.float32),
         "mu_product": mu_product,
-        "grad": (-lr * (1.0 - mu) / (1.0 - product)).astype(np.float32),
-        "avg": ((-lr * mu_next) / (1.0 - product * mu_next)).astype(np.float32),
+        "grad": grad,
+        "avg": avg,
     }
     fixed = np.flatnonzero(mu_product[1:] == mu_product[:-1])
     fixed_from = int(fixed[0]) + 1 if fixed.size else TABLE_CAP  # mu_product's first repeat (0-based)
-    limits = {"bc2": np.float32(1.0), "grad": np.float32(-lr * (1.0 - beta1)), "avg": np.float32(-lr * beta1)}
+    limits = {"bc2": np.float32(1.0), "grad": grad_limit, "avg": avg_limit}
 
     def table(name: str) -> StepTable:
         values = columns[name]
@@ -161,7 +180,10 @@ def nadam(
 
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
-        ``update`` calls (0 first). PyTorch's default 2e-3.
+        ``update`` calls (0 first). PyTorch's default 2e-3. Or a 1-element array, PyTorch's
+        tensor ``lr``: float32 (or signed integer) computes both coefficients and
+        ``1 - lr * weight_decay`` in float32 as PyTorch's 0-d tensor ops do, exactly
+        (float64: as a float; with a 0-d parameter and decoupled decay, NotImplementedError).
       betas: ``(beta1, beta2)``, each in ``[0, 1)``.
       eps: added to the denominator.
       weight_decay: weight decay, L2 (added to the gradient) or decoupled.
@@ -185,19 +207,22 @@ def nadam(
     decoupled_weight_decay, maximize=maximize)`` (``foreach=None`` on CPU: the single-tensor
     path, ``capturable=False``).
     """
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     eps = check_nonnegative("eps", eps, "epsilon")
     beta1, beta2 = check_betas(betas)
     weight_decay = check_nonnegative("weight_decay", weight_decay, "weight_decay")
     momentum_decay = check_nonnegative("momentum_decay", momentum_decay, "momentum_decay")
-    constant_lr = None if callable(lr) else float(lr)
+    constant_lr, float32_lr = constant_learning_rate(lr)
     scheduled = constant_lr is None
     table_lr = 1.0 if constant_lr is None else constant_lr  # a schedule multiplies the lr = 1 coefficients
-    tables = _tables(table_lr, float(beta1), float(beta2), float(momentum_decay))
+    tables = _tables(table_lr, float(beta1), float(beta2), float(momentum_decay), float32_lr)
+    plain_lr = constant_lr if isinstance(lr, TensorLearningRate) else lr  # see adam
     unit_lr = np.float32(table_lr)
 
     def init(params: Any) -> NAdamState:
         check_float_leaves(jax.tree.leaves(params))
+        if decoupled_weight_decay and weight_decay != 0:
+            float64_tensor_lr_on_scalar(lr, params, "NAdam")
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
         scalars = lambda value: jax.tree.map(lambda p: jnp.full((), value, jnp.float32), params)  # noqa: E731
         return NAdamState(scalars(0.0), scalars(1.0), zeros(), zeros(), initial_count(lr))
@@ -216,8 +241,10 @@ def nadam(
             if decoupled_weight_decay:
                 if scheduled:
                     decay = 1 - lr_value.astype(dtype) * scalar(weight_decay, dtype)
+                elif float32_lr:  # a float32 0-d tensor lr: 1 - lr * weight_decay in float32
+                    decay = float32_decay(table_lr, weight_decay).astype(dtype)
                 else:
-                    decay = scalar(1 - lr * weight_decay, dtype)
+                    decay = scalar(1 - plain_lr * weight_decay, dtype)
                 p = rounded(p * decay)  # param.mul_(1 - lr * weight_decay), rounded on its own
             else:
                 g = g + scalar(weight_decay, dtype) * p

@@ -13,9 +13,13 @@ import numpy as np
 from ._arguments import check_betas, check_float_leaves, check_nonnegative
 from ._common import (
     LearningRate,
+    TensorLearningRate,
     TorchOptimizer,
     build_optimizer,
     check_learning_rate,
+    constant_learning_rate,
+    float32_decay,
+    float64_tensor_lr_on_scalar,
     initial_count,
     learning_rate_at,
     next_count,
@@ -135,7 +139,10 @@ def radam(
 
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
-        ``update`` calls (0 first). PyTorch's default 1e-3.
+        ``update`` calls (0 first). PyTorch's default 1e-3. Or a 1-element array, PyTorch's
+        tensor ``lr``: float32 (or signed integer) computes ``1 - lr * weight_decay`` in float32
+        as PyTorch does (float64: as a float; with a 0-d parameter, NotImplementedError, as
+        PyTorch computes ``m_hat * lr`` in float64 there).
       betas: ``(beta1, beta2)``, each in ``[0, 1)``.
       eps: added to ``sqrt(v)`` (optax's ``radam`` too, but it also differs in ``eps_root``).
       weight_decay: weight decay, L2 (added to the gradient) or decoupled.
@@ -155,17 +162,21 @@ def radam(
     Reproduces ``torch.optim.RAdam(params, lr, betas, eps, weight_decay, decoupled_weight_decay,
     maximize=maximize)`` (``foreach=None`` on CPU: the single-tensor path, ``capturable=False``).
     """
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     eps = check_nonnegative("eps", eps, "epsilon")
     beta1, beta2 = check_betas(betas)
     weight_decay = check_nonnegative("weight_decay", weight_decay, "weight_decay")
     scheduled = callable(lr)
+    constant_lr, float32_lr = constant_learning_rate(lr)
+    plain_lr = constant_lr if isinstance(lr, TensorLearningRate) else lr  # see adam
     tables = _tables(float(beta1), float(beta2))
     rho_inf = np.float32(2 / (1 - beta2) - 1)
     rect_denominator = np.float32((rho_inf - 4) * (rho_inf - 2))
 
     def init(params: Any) -> RAdamState:
         check_float_leaves(jax.tree.leaves(params))
+        # exp_avg_hat * lr: a 0-d parameter and a float64 0-d lr promote to float64 in PyTorch.
+        float64_tensor_lr_on_scalar(lr, params, "RAdam")
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
         steps = jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params)
         return RAdamState(steps, zeros(), zeros(), initial_count(lr))
@@ -189,8 +200,10 @@ def radam(
             if decoupled_weight_decay:
                 if scheduled:
                     decay = 1 - lr_value.astype(dtype) * scalar(weight_decay, dtype)
+                elif float32_lr:  # a float32 0-d tensor lr: 1 - lr * weight_decay in float32
+                    decay = float32_decay(constant_lr, weight_decay).astype(dtype)
                 else:
-                    decay = scalar(1 - lr * weight_decay, dtype)
+                    decay = scalar(1 - plain_lr * weight_decay, dtype)
                 p = rounded(p * decay)  # param.mul_(1 - lr * weight_decay), rounded on its own
             else:
                 g = g + scalar(weight_decay, dtype) * p

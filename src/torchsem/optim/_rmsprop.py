@@ -80,7 +80,9 @@ def rmsprop(
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
         ``update`` calls (0 first), as a PyTorch LR scheduler stepped after every
-        ``optimizer.step()``. PyTorch's default 1e-2.
+        ``optimizer.step()``. PyTorch's default 1e-2. Or a 1-element array, PyTorch's tensor
+        ``lr`` (see :func:`torchsem.optim.sgd`: only ``alpha=``/``value=`` read it, so the steps
+        are the float's).
       alpha: smoothing constant of the squared-gradient average (PyTorch accepts any
         ``alpha >= 0``).
       eps: added to the square root (optax's ``rmsprop`` adds it inside, see the README).
@@ -103,7 +105,7 @@ def rmsprop(
     maximize=maximize)`` (``foreach=None`` on CPU: the single-tensor path; ``capturable`` and
     ``differentiable`` do not change the values and have no counterpart here).
     """
-    check_learning_rate(lr, nan_is_valid=False)
+    lr = check_learning_rate(lr, nan_is_valid=False)
     eps = check_nonnegative("eps", eps, "epsilon")
     momentum = check_nonnegative("momentum", momentum, "momentum")
     weight_decay = check_nonnegative("weight_decay", weight_decay, "weight_decay")

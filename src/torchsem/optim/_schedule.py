@@ -40,6 +40,13 @@ def _table(kind: str, beta: float, lr: float) -> tuple[np.ndarray, bool]:
             return -(lr / (1 - beta**step))
 
         limit = np.float32(-lr)
+    elif kind == "neg_step_size_float32":
+        # A float32 0-d tensor lr: ``lr / bias_correction1`` is a float32 division by the
+        # float64 correction rounded to float32, then negated (exact).
+        def value(step: float) -> float:
+            return float(-(np.float32(lr) / np.float32(1 - beta**step)))
+
+        limit = -np.float32(lr)
     elif kind == "bias_correction1":
 
         def value(step: float) -> float:
@@ -91,17 +98,20 @@ class BiasCorrections:
         schedule (the step size is then ``-(lr_t / bias_correction1)`` in float32, where ``lr_t``
         is the schedule's float32 value: PyTorch would divide in float64).
       beta1, beta2: Adam's betas.
+      float32_lr: ``lr`` is a float32 (or integer) tensor learning rate: PyTorch's step size is
+        then ``lr / float32(1 - beta1**t)`` divided in float32, which the table holds exactly.
     """
 
-    def __init__(self, lr: float | None, beta1: float, beta2: float) -> None:
+    def __init__(self, lr: float | None, beta1: float, beta2: float, float32_lr: bool = False) -> None:
         self.lr = lr
         self.beta1 = beta1
         self.beta2 = beta2
+        self.step_size_kind = "neg_step_size_float32" if float32_lr else "neg_step_size"
 
     def neg_step_size(self, step: jax.Array, lr_value: jax.Array) -> jax.Array:
         """``-(lr / (1 - beta1 ** step))`` rounded to float32, as ``addcdiv_(value=-step_size)`` takes it."""
         if self.lr is not None:
-            value, complete = _lookup("neg_step_size", self.beta1, float(self.lr), step)
+            value, complete = _lookup(self.step_size_kind, self.beta1, float(self.lr), step)
             if complete:
                 return value
             fallback = -(lr_value / _one_minus_power(self.beta1, step))

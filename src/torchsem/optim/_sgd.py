@@ -85,7 +85,9 @@ def sgd(
     Args:
       lr: learning rate, a number or an optax schedule called with the number of previous
         ``update`` calls (0 first), as a PyTorch LR scheduler stepped after every
-        ``optimizer.step()``. PyTorch 2.13's default 1e-3.
+        ``optimizer.step()``. PyTorch 2.13's default 1e-3. Or a 1-element float32, float64 or
+        signed integer array, PyTorch's tensor ``lr`` (``alpha=-lr`` reads its value back, so the
+        steps are those of the float; errors are PyTorch's, ``Tensor lr must be 1-element``).
       momentum: momentum factor, a number or an optax schedule (a scheduler's cycled momentum,
         ``OneCycleLR(...).momentum``) called with the update count like ``lr``; a schedule's
         values are taken to be nonzero (momentum buffers are always kept).
@@ -100,14 +102,15 @@ def sgd(
       parameters exactly (see :func:`torchsem.optim.step`).
 
     Raises:
-      ValueError: PyTorch's messages, e.g. ``Invalid learning rate: -0.1`` and
+      ValueError: PyTorch's messages, e.g. ``Invalid learning rate: -0.1`` (an array is printed
+        as PyTorch prints the tensor, ``tensor([-0.1000])``), ``Tensor lr must be 1-element`` and
         ``Nesterov momentum requires a momentum and zero dampening``.
 
     Reproduces ``torch.optim.SGD(params, lr, momentum, dampening, weight_decay, nesterov,
     maximize=maximize)`` (the default ``foreach=None`` path; the single-tensor and foreach
     implementations round identically).
     """
-    check_learning_rate(lr, nan_is_valid=True)
+    lr = check_learning_rate(lr, nan_is_valid=True)
     scheduled_momentum = callable(momentum)
     factor = 0.0 if scheduled_momentum else check_number("momentum", momentum)  # the number, when it is one
     dampening = check_number("dampening", dampening)
