@@ -39,6 +39,7 @@ from ._report import run_catalogue as run_catalogue
 from ._result import OutputComparison as OutputComparison
 from ._result import ScenarioResult as ScenarioResult
 from ._result import compare_output as compare_output
+from ._result import drift_distance as drift_distance
 from ._result import judge as judge
 from ._result import run_scenario as run_scenario
 from ._scenario import Scenario as Scenario
@@ -74,6 +75,7 @@ __all__ = [
     "check_recording",
     "compare_output",
     "document_start",
+    "drift_distance",
     "error_outputs",
     "format_like_torch",
     "format_value",
