@@ -42,7 +42,7 @@ from ._authoring import error_outputs, jitted
 from ._outputs import Inputs
 from ._scenario import Scenario, Tolerance, register
 
-__all__ = ["ErrorCase", "Input", "ModuleCase", "register_module_cases"]
+__all__ = ["ErrorCase", "Input", "ModuleCase", "nnx_class_of", "nnx_variant", "register_module_cases"]
 
 _MODES = ("train", "eval")
 EXACT = Tolerance(0.0, 0.0, "torch_init replays PyTorch's reset_parameters bit for bit")
@@ -421,6 +421,111 @@ class ModuleCase:
             outputs.update({f"{tag} {name}": value for name, value in convert.to_torch_state_dict(collections).items()})
         return outputs
 
+    # -- torchsem.nnx, the NNX front end -----------------------------------------------------
+    def run_nnx(self, inputs: Inputs, jit: bool) -> dict[str, Any]:
+        """The same case through ``torchsem.nnx``: the module's NNX twin, ``model.train()``/``eval()``, ``nnx.jit``.
+
+        The outputs have the linen program's names, so they are judged against the same
+        PyTorch outputs (live, or the linen case's recording). ``torchsem.nnx.torch_init``
+        gives the initial state, ``state_dict``/``load_state_dict`` read and perturb it, the
+        mode is set on the model as PyTorch sets it, and every step runs under ``nnx.jit``
+        when ``jit`` (one jitted step function, retraced per mode as a user's would be).
+        """
+        import jax
+        from flax import nnx
+
+        from .. import autograd
+        from .. import nnx as tnx
+        from ..random import Generator
+
+        twin = nnx_class_of(_resolve(self.module))
+        if twin is None:
+            raise NotImplementedError(f"torchsem.nnx has no twin of {_short(self.module)}")
+        with tnx.skip_init():  # torch_init sets every value next
+            model = twin(*self.args, **dict(self.kwargs), **dict(self.jax_kwargs), rngs=nnx.Rngs(0, dropout=self.seed))
+        tnx.torch_init(model, Generator(self.seed))
+        outputs: dict[str, Any] = {}
+        if self.check_init:
+            state = tnx.state_dict(model)
+            outputs["init state_dict keys"] = " ".join(state) or "(empty)"
+            outputs.update({f"init {key}": _digest(value) for key, value in state.items()})
+        if self.perturb:
+            tnx.load_state_dict(model, _perturbed(tnx.state_dict(model), self.seed))
+        differentiated = [i for i, spec in enumerate(self.specs) if spec.is_float and spec.requires_grad]
+
+        def copy(state: Any) -> Any:
+            return jax.tree.map(lambda leaf: leaf, state)  # fresh Variables for this trace
+
+        def forward(graphdef, params, rest, pure, xs, float_xs):
+            params = copy(params)
+            nnx.replace_by_pure_dict(params, pure)
+            module = nnx.merge(graphdef, params, copy(rest))
+            call = list(xs)
+            for i, x in zip(differentiated, float_xs):
+                call[i] = x
+            args, kwargs = _split_call(self.specs, call)
+            ys = _flat_outputs(module(*args, **kwargs, **dict(self.call_kwargs)))
+            return ys, nnx.state(module, nnx.Not(nnx.Param))
+
+        def step_fn(model, xs, cotangents):
+            """One forward and PyTorch's ``backward()`` on the model: outputs and grads (None where PyTorch's are)."""
+            graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+            pure = nnx.to_pure_dict(params)
+            float_xs = [xs[i] for i in differentiated]
+            if all(c is None for c in cotangents):
+                (ys, updated), grads = forward(graphdef, params, rest, pure, xs, float_xs), None
+            else:
+
+                def loss(pure, float_xs):
+                    ys, updated = forward(graphdef, params, rest, pure, xs, float_xs)
+                    terms = [(y * c).sum() for y, c in zip(ys, cotangents) if c is not None]
+                    return sum(terms[1:], terms[0]), (ys, updated)
+
+                (_, (ys, updated)), grads = autograd.value_and_grad(loss, argnums=(0, 1), has_aux=True)(pure, float_xs)
+            nnx.update(model, updated)  # running statistics and the dropout stream move on, as PyTorch's do
+            return ys, grads
+
+        run = nnx.jit(step_fn) if jit else step_fn
+        names = [key for key, value in _param_paths(model)]
+        for step, mode in enumerate(self.modes, 1):
+            tag = _tag(step, mode)
+            model.train() if mode == "train" else model.eval()
+            xs = [_jax_input(inputs[_input_key(i, step)]) for i in range(len(self.specs))]
+            graphdef, current = nnx.split(model)
+
+            def shapes_of(state, xs, graphdef=graphdef):
+                args, kwargs = _split_call(self.specs, xs)
+                return _flat_outputs(nnx.merge(graphdef, copy(state))(*args, **kwargs, **dict(self.call_kwargs)))
+
+            shapes = jax.eval_shape(shapes_of, current, xs)
+            cotangents = [
+                _cotangent(self.seed, step, j, tuple(s.shape), np.dtype(s.dtype))
+                if s is not None and np.dtype(s.dtype).kind == "f"
+                else None
+                for j, s in enumerate(shapes)
+            ]
+            ys, grads = run(model, xs, cotangents)
+            for j, y in enumerate(ys):
+                outputs[f"{tag} output{j}"] = y
+            param_grads, input_grads = grads if grads is not None else (None, None)
+            for position, i in enumerate(differentiated):
+                outputs[f"{tag} grad input{i}"] = None if input_grads is None else input_grads[position]
+            for name, path in zip(names, (p for _, p in _param_paths(model))):
+                outputs[f"{tag} grad {name}"] = None if param_grads is None else _at(param_grads, path)
+            params = {".".join(path) for _, path in _param_paths(model)}
+            outputs.update({f"{tag} {k}": v for k, v in tnx.state_dict(model).items() if k not in params})
+        return outputs
+
+    def nnx_scenario(self, family: str, section: str) -> Scenario | None:
+        """The case through ``torchsem.nnx``: the linen scenario's name (so its recording), the NNX program.
+
+        Returns:
+          None when ``torchsem.nnx`` has no twin of the module class.
+        """
+        if nnx_class_of(_resolve(self.module)) is None:
+            return None
+        return dataclasses.replace(self.scenario(family, section), jax_program=self.run_nnx)
+
     def scenario(self, family: str, section: str) -> Scenario:
         arguments = (self.args, dict(self.kwargs))
         return Scenario(
@@ -434,6 +539,46 @@ class ModuleCase:
             tolerance_of=self.tolerance_of,
             notes=self.notes,
         )
+
+
+def nnx_class_of(module_class: Any) -> Any:
+    """The ``torchsem.nnx`` class whose linen module is exactly ``module_class``, or None."""
+    from .. import nnx as tnx
+
+    for name in tnx.LAYERS:
+        candidate = getattr(tnx, name)
+        if candidate.linen_class is module_class:
+            return candidate
+    return None
+
+
+def nnx_variant(scenario: Scenario) -> Scenario | None:
+    """The NNX front end of a registered module-case scenario (same name and PyTorch outputs), or None."""
+    case = getattr(scenario.jax_program, "__self__", None)
+    if not isinstance(case, ModuleCase):
+        return None
+    family, _, _ = scenario.name.partition("/")
+    variant = case.nnx_scenario(family, scenario.section)
+    return None if variant is None or variant.name != scenario.name else variant
+
+
+def _param_paths(model: Any) -> list[tuple[str, tuple[str, ...]]]:
+    """``(dotted name, path)`` of every NNX Param, in PyTorch's ``state_dict`` order."""
+    from flax import nnx
+
+    from .. import nnx as tnx
+
+    paths = {
+        ".".join(str(k) for k in path): tuple(str(k) for k in path)
+        for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))
+    }
+    return [(key, paths[key]) for key in tnx.state_dict(model) if key in paths]
+
+
+def _at(tree: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        tree = tree[name]
+    return tree
 
 
 def _flat_outputs(result: Any) -> tuple[Any, ...]:

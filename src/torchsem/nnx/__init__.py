@@ -1,0 +1,63 @@
+"""Flax NNX front end: every torchsem module as an NNX module, built on the linen modules' math.
+
+One implementation of the math, two front ends: each class here is the :class:`Twin` of a
+``torchsem.nn`` linen class (PyTorch's constructor signature plus keyword-only ``rngs``),
+whose call runs the linen module's ``apply`` on state held as NNX Variables:
+
+- parameters are :class:`flax.nnx.Param`, running statistics :class:`flax.nnx.BatchStat`,
+  ``num_batches_tracked`` :class:`NumBatchesTracked` (a BatchStat), at PyTorch's
+  ``state_dict`` paths (``('bn1', 'running_mean')``, ``('layer1', '0', 'conv1', 'weight')``);
+- ``model.train()`` / ``model.eval()`` / ``nnx.view(model, use_running_average=True,
+  deterministic=True)`` (flax >= 0.12.4) switch BatchNorm, InstanceNorm, Dropout and the
+  dropout inside attention, Transformer and RNN modules as PyTorch's ``train()``/``eval()``
+  do; a fresh model trains, as a fresh PyTorch module does;
+- :func:`state_dict` / :func:`load_state_dict` with PyTorch's keys and order;
+  :func:`torch_init` for ``torch.manual_seed(s); Model()``'s very numbers;
+- ``nnx.jit``, ``nnx.grad``, ``nnx.Optimizer(model, tx, wrt=nnx.Param)`` with
+  ``torchsem.optim`` transformations, ``nnx.split``/``nnx.merge`` work as on any NNX module;
+  :func:`trainable` is ``requires_grad=False`` as an NNX filter and :func:`value_and_grad`
+  gives PyTorch's None gradients;
+  :func:`wrap` turns any other linen module (a port) into a twin, and :func:`as_linen` an NNX
+  model into a linen module (for ``torchsem.compare.check_port``).
+"""
+
+from . import models as models
+from ._as_linen import as_linen as as_linen
+from ._containers import Sequential as Sequential
+from ._grad import trainable as trainable
+from ._grad import value_and_grad as value_and_grad
+from ._layers import *  # noqa: F403  (one NNX class per torchsem.nn layer, listed in _layers.LAYERS)
+from ._layers import LAYERS
+from ._state_dict import IncompatibleKeys as IncompatibleKeys
+from ._state_dict import linen_variables as linen_variables
+from ._state_dict import load_state_dict as load_state_dict
+from ._state_dict import state_dict as state_dict
+from ._torch_init import torch_init as torch_init
+from ._twin import Twin as Twin
+from ._twin import mode_argument as mode_argument
+from ._twin import skip_init as skip_init
+from ._twin import twin_class as twin_class
+from ._twin import wrap as wrap
+from ._variables import NumBatchesTracked as NumBatchesTracked
+from ._variables import variable_type as variable_type
+
+__all__ = [
+    *LAYERS,
+    "IncompatibleKeys",
+    "as_linen",
+    "NumBatchesTracked",
+    "Sequential",
+    "Twin",
+    "linen_variables",
+    "load_state_dict",
+    "mode_argument",
+    "models",
+    "skip_init",
+    "state_dict",
+    "torch_init",
+    "trainable",
+    "twin_class",
+    "value_and_grad",
+    "variable_type",
+    "wrap",
+]
