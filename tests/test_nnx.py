@@ -264,8 +264,9 @@ class _WrongMomentumNet(tnx.models.Net):
 
 
 @pytest.mark.live_torch
+@pytest.mark.parametrize("direct", [True, False], ids=["nnx-model", "as_linen"])
 @pytest.mark.parametrize("port, first", [(tnx.models.Net, None), (_WrongMomentumNet, "bn1.running_mean")])
-def test_check_port_accepts_an_nnx_port(port, first):
+def test_check_port_accepts_an_nnx_port(port, first, direct):
     import torch
 
     from torchsem import optim
@@ -274,15 +275,28 @@ def test_check_port_accepts_an_nnx_port(port, first):
 
     torch_model, _ = torch_document_start((), seed=1029)
     inputs = list(np.random.default_rng(0).standard_normal((4, 3, 3, 8)).astype(np.float32))
+    model = port(rngs=nnx.Rngs(0))
+    # An NNX model is accepted as it is (activations are then off by default); as_linen is the same.
     result = check_port(
         torch_model,
-        tnx.as_linen(port(rngs=nnx.Rngs(0))),
+        model if direct else tnx.as_linen(model),
         inputs,
         steps=["train", "train", "eval", "train"],
-        activations=False,
+        **({} if direct else {"activations": False}),
         optimizers=(torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9), optim.sgd(0.1, momentum=0.9)),
     )
     if first is None:
         assert result.ok, result.table()
     else:
         assert not result.ok and result.first_mismatch.name == first, result.table()
+
+
+@pytest.mark.live_torch
+def test_check_port_refuses_activations_for_an_nnx_port():
+    from torchsem.compare import check_port
+    from torchsem.compare._torch_net import torch_document_start
+
+    torch_model, _ = torch_document_start((), seed=1029)
+    x = np.zeros((3, 3, 8), np.float32)
+    with pytest.raises(ValueError, match="activations=True needs a linen port"):
+        check_port(torch_model, tnx.models.Net(rngs=nnx.Rngs(0)), x, activations=True)

@@ -435,6 +435,26 @@ def _kind_of(name: str, buffers: set[str]) -> str:
     return "buffer" if name in buffers else "param"
 
 
+def _linen_port(port: Any, activations: bool | None) -> tuple[Any, bool]:
+    """The port as a linen module (an NNX model through ``torchsem.nnx.as_linen``) and whether to compare activations.
+
+    Raises:
+      ValueError: ``activations=True`` for an NNX port, whose layers linen cannot intercept.
+    """
+    from flax import nnx
+
+    if not isinstance(port, nnx.Module):
+        return port, True if activations is None else activations
+    if activations:
+        raise ValueError(
+            "check_port: activations=True needs a linen port; an NNX port's layers cannot be intercepted "
+            "(its output, loss, buffers, gradients and parameters are compared: leave activations unset)"
+        )
+    from ..nnx import as_linen
+
+    return as_linen(port), False
+
+
 def check_port(
     torch_module: Any,
     flax_module: Any,
@@ -450,7 +470,7 @@ def check_port(
     flax_conventions: bool = True,
     layouts: Mapping[str, Layout] | None = None,
     channels_last: bool = False,
-    activations: bool = True,
+    activations: bool | None = None,
     mode_kwargs: Callable[[bool], dict[str, Any]] | None = None,
     rngs: Mapping[str, Any] | None = None,
     rtol: float = 1e-5,
@@ -494,7 +514,8 @@ def check_port(
 
     Args:
       torch_module: the PyTorch ``nn.Module`` (torch must already be imported; torchsem never imports it).
-      flax_module: the Flax linen module.
+      flax_module: the Flax linen module, or an NNX model (its state loaded from the PyTorch module
+        as a linen port's would be; the model itself is not changed).
       inputs: one input array used at every step, or a list with one input per step (channels-first).
       steps: the number of train steps, or the modes in order, e.g. ``["train", "train", "eval"]``.
       targets: the loss target (one, or a list with one per step); passed to ``loss_fns``.
@@ -512,6 +533,8 @@ def check_port(
         inputs of rank >= 3 are moved to channels-last for the port, and its activations and
         output moved back to channels-first for comparison.
       activations: compare every submodule's output (False: only the model-level quantities).
+        Default: True for a linen port, False for an NNX port (a ``torchsem.nnx`` model, or
+        any ``flax.nnx.Module``, run through :func:`torchsem.nnx.as_linen`).
       mode_kwargs: ``training -> call kwargs`` for the port; by default a ``train``/``training``
         argument gets ``training`` and ``use_running_average``/``deterministic`` get ``not training``.
       rngs: Flax rngs for ``apply`` (folded with the step number). Dropout masks cannot match
@@ -535,6 +558,7 @@ def check_port(
     import jax
 
     modes = _modes(steps)
+    flax_module, activations = _linen_port(flax_module, activations)
     if rtol < 0 or atol < 0:
         raise ValueError(f"rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
     if loss_fns is not None and len(loss_fns) != 2:
