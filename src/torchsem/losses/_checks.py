@@ -147,7 +147,17 @@ _TORCH_DTYPE_NAMES = {
     "float32": "Float",
     "float64": "Double",
     "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
 }
+
+
+def _torch_name(dtype: Any) -> str:
+    """PyTorch's name of a dtype in its messages (``Float``, ``Long``)."""
+    return _TORCH_DTYPE_NAMES.get(str(dtype), str(dtype))
 
 
 def class_index_target(input: jax.Array, target: jax.Array) -> jax.Array:
@@ -199,7 +209,7 @@ def integer_target(owner: str, target: jax.Array) -> None:
       InputError: a floating or boolean target (PyTorch's ``RuntimeError``).
     """
     if not jnp.issubdtype(target.dtype, jnp.integer):
-        name = _TORCH_DTYPE_NAMES.get(str(target.dtype), str(target.dtype))
+        name = _torch_name(target.dtype)
         raise InputError(
             f"{owner}: target must hold class indices of an integer dtype, got {target.dtype} "
             f"(PyTorch: expected target dtype to be Long or Byte, but got {name})"
@@ -229,7 +239,7 @@ def class_weight(owner: str, weight: Any, input: jax.Array) -> jax.Array:
     if weight.dtype != input.dtype:
         raise TypeError(
             f"{owner}: weight dtype {weight.dtype} differs from input dtype {input.dtype} "
-            f"(PyTorch: expected scalar type {input.dtype} but found {weight.dtype})"
+            f"(PyTorch: expected scalar type {_torch_name(input.dtype)} but found {_torch_name(weight.dtype)})"
         )
     return weight.reshape(n_classes)
 
