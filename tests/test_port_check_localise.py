@@ -355,3 +355,60 @@ def test_a_transformer_port_is_checked_module_by_module(bug, module):
         assert "encoder.layers.1.self_attn output" in {q.name for q in result.quantities}
     else:
         assert result.first_mismatch.name == f"{module} output", result.summary()
+
+
+def _resnet18_pair():
+    """torchvision's ResNet-18 (torchsem's PyTorch reference of it) and torchsem.models.resnet18, 10 classes."""
+    import torch
+
+    from torchsem.compare._torch_resnet import torch_resnet
+    from torchsem.models import resnet18
+
+    torch.manual_seed(15)
+    return torch_resnet("resnet18", num_classes=10), resnet18(num_classes=10)
+
+
+# A faithful ResNet-18 port's float32 activations differ from PyTorch's by rounding (measured: up to
+# 7e-6 absolute, 4e-3 relative on elements near zero, as early as layer1.0.conv1), beyond
+# check_port's float32 defaults; the injected bugs move their quantities by 0.1 and more.
+RESNET_TOLERANCE = {"rtol": 1e-3, "atol": 1e-4}
+
+
+def _resnet_images(steps: int) -> list[np.ndarray]:
+    return list(np.random.default_rng(15).standard_normal((steps, 4, 3, 32, 32)).astype(np.float32))
+
+
+def test_an_unloaded_conv_deep_in_a_resnet18_is_named_at_step_zero():
+    from torchsem.convert import load_torch_state_dict
+
+    model, port = _resnet18_pair()
+    x = _resnet_images(1)
+    fresh = jax.jit(lambda x: port.init(jax.random.key(0), x, train=False))(x[0])
+    loaded = load_torch_state_dict(fresh, {k: v.detach().numpy() for k, v in model.state_dict().items()})
+    params = jax.tree.map(lambda a: a, loaded["params"])
+    params["layer3"]["0"]["conv2"] = fresh["params"]["layer3"]["0"]["conv2"]  # the bug: kept its own init
+    result = check_port(
+        model,
+        port,
+        x,
+        steps=["eval"],
+        variables={**loaded, "params": params},
+        load_weights=False,
+        jit=True,
+        **RESNET_TOLERANCE,
+    )
+    first = result.first_mismatch
+    assert (first.step, first.name, first.kind) == (0, "layer3.0.conv2.weight", "init"), result.summary()
+    assert result.first_by_kind()["activation"].name == "layer3.0.conv2 output", result.table()
+
+
+def test_one_wrong_batchnorm_momentum_in_a_resnet18_is_named_by_its_running_statistics():
+    model, port = _resnet18_pair()
+    model.layer2[1].bn1.momentum = 0.2  # the PyTorch model differs from the port in this one layer
+    result = check_port(
+        model, port, _resnet_images(1), steps=["train"], jit=True, stop_at_first=False, **RESNET_TOLERANCE
+    )
+    buffer = result.first_by_kind()["buffer"]
+    assert (buffer.step, buffer.name) == (1, "layer2.1.bn1.running_mean"), result.table()
+    # Train-mode outputs do not read the running statistics: no activation differs.
+    assert all(q.ok for q in result.quantities if q.kind == "activation"), result.table()
