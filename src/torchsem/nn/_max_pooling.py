@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -107,10 +107,20 @@ def _has_special(input: jax.Array) -> jax.Array:
     return jnp.any(jnp.isnan(input) | (input == -jnp.inf))
 
 
-def _exact(input: jax.Array, kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape) -> jax.Array:
-    spatial = input.shape[input.ndim - len(kernel) :]
-    out = _window_max(input, *_sliding(spatial, out_shape, kernel, stride, padding, (1,) * len(kernel)), False)
-    return out  # type: ignore[return-value]  # return_indices=False: the maxima alone
+def _branches(
+    kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape
+) -> tuple[Callable[[jax.Array], jax.Array], Callable[[jax.Array], jax.Array]]:
+    """``(exact, fast)``: the gather of :func:`_window_max` and :func:`_reduce_window_max`, for one geometry."""
+
+    def exact(x: jax.Array) -> jax.Array:
+        spatial = x.shape[x.ndim - len(kernel) :]
+        out = _window_max(x, *_sliding(spatial, out_shape, kernel, stride, padding, (1,) * len(kernel)), False)
+        return out  # type: ignore[return-value]  # return_indices=False: the maxima alone
+
+    def fast(x: jax.Array) -> jax.Array:
+        return _reduce_window_max(x, kernel, stride, padding, out_shape)
+
+    return exact, fast
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
@@ -128,13 +138,8 @@ def _undilated_max_pool_fwd(
     input: jax.Array, kernel: Shape, stride: Shape, padding: Shape, out_shape: Shape
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     special = _has_special(input)
-    output = jax.lax.cond(
-        special,
-        lambda x: _exact(x, kernel, stride, padding, out_shape),
-        lambda x: _reduce_window_max(x, kernel, stride, padding, out_shape),
-        input,
-    )
-    return output, (input, special)
+    exact, fast = _branches(kernel, stride, padding, out_shape)
+    return jax.lax.cond(special, exact, fast, input), (input, special)
 
 
 def _undilated_max_pool_bwd(
@@ -146,13 +151,7 @@ def _undilated_max_pool_bwd(
     ct: jax.Array,
 ) -> tuple[jax.Array]:
     input, special = residuals
-
-    def exact(x: jax.Array) -> jax.Array:
-        return _exact(x, kernel, stride, padding, out_shape)
-
-    def fast(x: jax.Array) -> jax.Array:
-        return _reduce_window_max(x, kernel, stride, padding, out_shape)
-
+    exact, fast = _branches(kernel, stride, padding, out_shape)
     grad = jax.lax.cond(
         special,
         lambda: jax.vjp(exact, input)[1](ct)[0],
