@@ -1,5 +1,6 @@
 """Flax linen modules with PyTorch's semantics, in PyTorch's channels-first layout."""
 
+from . import functional as functional
 from . import init as init
 from ._activations import CELU as CELU
 from ._activations import ELU as ELU
@@ -178,6 +179,7 @@ __all__ = [
     "ZeroPad2d",
     "ZeroPad3d",
     "convert_sync_batchnorm",
+    "functional",
     "init",
     "sync_batchnorm",
     "torch_dropout",
