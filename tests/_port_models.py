@@ -145,3 +145,84 @@ class Functional(nn.Module):
         w += 1.0
         w = torch.stack([w, w.sigmoid()], dim=1).flatten(1)[:, :8]
         return F.gelu(self.fc(w)) + x[:, 0, 0, :2]
+
+
+class InPlace(nn.Module):
+    """``x.relu_()`` then a use of ``x``: PyTorch's later reads see the mutation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        y = h.relu_()
+        return h * y + y.sigmoid_()
+
+
+class AugmentedAssignment(nn.Module):
+    """``h += 1`` on a tensor with another name: fx records ``h = h + 1``, so the port's verify refuses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        y = h.relu_()
+        h += 1.0
+        return h * y
+
+
+class WriteThroughView(nn.Module):
+    """An in-place write through a view, which the port refuses."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = x.view(-1)
+        v.add_(1.0)
+        return x
+
+
+class UnusedState(nn.Module):
+    """A submodule with parameters that forward never calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.aux = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+class UnsupportedLayer(nn.Module):
+    """A ``torch.nn`` layer torchsem has no counterpart of."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(x)
+
+
+class Containers(nn.Module):
+    """Sequential with named members, ModuleList and ModuleDict reached by index and key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.0), nn.ReLU())
+        self.blocks = nn.ModuleList([nn.Linear(6, 6), nn.Linear(6, 6)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(6, 2), "b": nn.Linear(6, 3)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = torch.tanh(block(x))
+        return torch.cat([self.heads["a"](x), self.heads["b"](x)], dim=1)
+
+
+def cli_factory() -> tuple[nn.Module, torch.Tensor]:
+    """For ``torchsem port tests/_port_models.py:cli_factory``: the document's net and an input."""
+    torch.manual_seed(0)
+    return document_net(), torch.randn(4, 3, 8)

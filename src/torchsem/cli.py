@@ -1,4 +1,4 @@
-"""The ``torchsem`` command: ``compare`` (the report), ``record`` (recordings), ``check-port``, ``--version``."""
+"""The ``torchsem`` command: ``compare`` (the report), ``record``, ``check-port``, ``port``, ``--version``."""
 
 from __future__ import annotations
 
@@ -90,6 +90,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--plot", type=Path, default=None, help="write the relative error per step to this PNG")
     check.add_argument("--jit", action="store_true", help="run the port's steps under jax.jit")
+    ported = commands.add_parser(
+        "port",
+        help="port a PyTorch module to Flax: print the generated source (and, with --check, check_port's summary)",
+        description="Import FACTORY from MODULE (a module name or a path to a .py file) and call it; it returns "
+        "(torch_module, example_inputs) or a dict with torch_module, inputs and any other check_port arguments. "
+        "Runs torchsem.port.port on it and prints the generated Flax source (or writes it to --output). With "
+        "--check, also runs check_port on the result and prints its summary and table. Exit status: 0 when the "
+        "port is made (and agrees, with --check), 1 when the check finds a difference, 2 when the module cannot "
+        "be ported or on bad arguments.",
+    )
+    ported.add_argument("target", metavar="MODULE:FACTORY", help="e.g. comparisons/port_resnet18.py:make")
+    ported.add_argument("--check", action="store_true", help="run check_port on the result and print its summary")
+    ported.add_argument("--steps", type=int, default=None, help="check_port's train steps (with --check)")
+    ported.add_argument("--output", "-o", type=Path, default=None, help="write the source here instead of stdout")
     return parser
 
 
@@ -159,6 +173,41 @@ def _check_port(args: argparse.Namespace) -> int:
     if args.plot is not None:
         print(f"\nwrote {result.plot(str(args.plot))}")
     return 0 if result.ok else 1
+
+
+def _port(args: argparse.Namespace) -> int:
+    from .port import PortError, port
+
+    try:
+        made = load_factory(args.target)()
+        if isinstance(made, dict):
+            spec = dict(made)
+            torch_module, inputs = spec.pop("torch_module"), spec.pop("inputs")
+        else:
+            torch_module, inputs = made
+            spec = {}
+        if args.steps is not None:
+            if args.steps < 1:
+                raise ValueError(f"--steps must be >= 1, got {args.steps}")
+            spec["steps"] = args.steps
+        result = port(torch_module, inputs, check=args.check, check_kwargs=spec)
+    except (ImportError, ValueError, TypeError, KeyError, PortError) as problem:
+        print(f"torchsem port: {problem}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        args.output.write_text(result.source)
+        print(f"wrote {args.output} (class {result.class_name})")
+    else:
+        print(result.source, end="")
+    if result.frozen:
+        print(f"\n# frozen (requires_grad=False): {', '.join(result.frozen)}")
+    if result.check is None:
+        return 0
+    print()
+    print(result.check.summary())
+    print()
+    print(result.check.table())
+    return 0 if result.check.ok else 1
 
 
 def select(only: Sequence[str] | None, include_all: bool = False) -> list[Scenario]:
@@ -300,6 +349,8 @@ def main(argv: Sequence[str] | None = None, *, compilation_cache: bool | None = 
         return _record(args)
     if args.command == "check-port":
         return _check_port(args)
+    if args.command == "port":
+        return _port(args)
     if args.command == "compare":
         if (argv is None if compilation_cache is None else compilation_cache) and not args.list:
             _enable_compilation_cache()

@@ -37,10 +37,28 @@ class Ported:
     frozen: tuple[str, ...]
     source: str
     class_name: str
+    example: tuple[Any, ...] = ()
     check: Any = None
 
     def __iter__(self) -> Any:
         return iter((self.module, self.variables))
+
+    def nnx(self, rngs: Any = None) -> Any:
+        """The port as a Flax NNX module (a :class:`torchsem.nnx.Twin`) holding the PyTorch weights.
+
+        ``model.train()``/``model.eval()`` switch it as PyTorch's do; its NNX state paths are
+        the ``state_dict`` keys (``torchsem.nnx.state_dict(model)``).
+
+        Args:
+          rngs: ``flax.nnx.Rngs`` (``dropout`` draws the masks in training); default ``Rngs(0)``.
+        """
+        from flax import nnx as flax_nnx
+
+        from .. import nnx
+
+        twin = nnx.wrap(self.module, *self.example, rngs=rngs if rngs is not None else flax_nnx.Rngs(0))
+        twin.set_linen_variables(self.variables)
+        return twin
 
 
 def _as_tuple(example_inputs: Any) -> tuple[Any, ...]:
@@ -64,6 +82,62 @@ def _imports(builder: Builder) -> list[str]:
     return found
 
 
+# A gross-error net, not a parity check: float32 rounding through a deep model stays far below it.
+VERIFY_RTOL = 1e-3
+
+
+def _verify(torch_module: Any, example_inputs: Any, module: Any, variables: Any, inputs: tuple[Any, ...]) -> None:
+    """Refuse a port whose eval-mode output on the example inputs is not PyTorch's."""
+    import jax
+    import numpy as np
+    import torch
+
+    saved = [(m, m.training) for m in torch_module.modules()]
+    torch_module.eval()
+    try:
+        with torch.no_grad():
+            expected = torch_module(*_as_tuple(example_inputs))
+    finally:
+        for m, mode in saved:
+            m.training = mode
+    got = jax.jit(lambda v, *xs: module.apply(v, *xs, train=False))(variables, *inputs)
+    theirs = [t.detach().cpu().numpy() for t in jax.tree_util.tree_leaves(expected, is_leaf=torch.is_tensor)]
+    ours = [np.asarray(a) for a in jax.tree_util.tree_leaves(got)]
+    if len(theirs) != len(ours):
+        raise PortError(f"port: PyTorch's forward returns {len(theirs)} tensors, the port's {len(ours)}")
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        if a.shape != b.shape:
+            raise PortError(f"port: output {index} has shape {a.shape}, PyTorch's {b.shape}")
+        scale = float(np.max(np.abs(b))) if b.size else 0.0
+        error = float(np.max(np.abs(a.astype(np.float64) - b))) if b.size else 0.0
+        if not error <= VERIFY_RTOL * max(scale, 1e-30):
+            raise PortError(
+                f"port: on the example inputs in eval mode, the port's output {index} differs from PyTorch's by "
+                f"{error:.3g} (scale {scale:.3g}). The module does something torch.fx does not record, e.g. an "
+                "in-place `x += y` on a tensor that has another name (fx traces it as `x = x + y`): write it out "
+                "of place, or port that submodule by hand (leaves=). Pass verify=False to get the port anyway."
+            )
+
+
+def _in_order(variables: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """Each collection's nested dicts rebuilt in ``state_dict`` order (``eval_shape`` hands them back sorted)."""
+    from ..tree import flatten_mapping
+
+    rank = {key: index for index, key in enumerate(keys)}
+    ordered: dict[str, Any] = {}
+    for collection, tree in variables.items():
+        flat = flatten_mapping(tree)
+        rebuilt: dict[str, Any] = {}
+        for name in sorted(flat, key=lambda n: rank.get(n, len(rank))):
+            node = rebuilt
+            *parents, leaf = name.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = flat[name]
+        ordered[collection] = rebuilt
+    return ordered
+
+
 def load_source(source: str, class_name: str) -> Any:
     """Execute generated ``source`` as a fresh module and return its class ``class_name``."""
     name = f"torchsem_port_{next(_COUNTER)}"
@@ -81,6 +155,7 @@ def port(
     leaves: Mapping[Any, Any] | None = None,
     check: bool = False,
     check_kwargs: Mapping[str, Any] | None = None,
+    verify: bool = True,
 ) -> Ported:
     """A Flax linen module that computes and trains as ``torch_module``, and its variables.
 
@@ -104,6 +179,9 @@ def port(
       check: run :func:`torchsem.compare.check_port` on the result (one train step; set
         ``check_kwargs`` for more) and keep its report in ``Ported.check``.
       check_kwargs: keyword arguments for ``check_port``.
+      verify: run both models once in eval mode on ``example_inputs`` and refuse a port whose
+        output differs by more than ``VERIFY_RTOL`` of its scale: the net under what fx does
+        not record (an in-place ``+=`` on a tensor that has another name is traced as ``+``).
 
     Returns:
       A :class:`Ported`: ``module, variables = port(...)``, plus ``frozen``, ``source`` and
@@ -143,6 +221,9 @@ def port(
         variables = load_torch_state_dict(skeleton, torch_module.state_dict())
     except (KeyError, ValueError, RuntimeError) as error:
         raise PortError(f"port: the generated module's variables do not take the state_dict: {error}") from error
+    variables = _in_order(variables, list(torch_module.state_dict()))
+    if verify:
+        _verify(torch_module, example_inputs, module, variables, inputs)
     frozen = tuple(name for name, p in torch_module.named_parameters() if not p.requires_grad)
     report = None
     if check:
@@ -150,7 +231,8 @@ def port(
 
         options = {"mode_kwargs": lambda train: {"train": train}, **dict(check_kwargs or {})}
         report = check_port(torch_module, module, example_inputs, **options)
-    return Ported(module, variables, frozen, source, root.cls, report)
+    example = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in inputs)
+    return Ported(module, variables, frozen, source, root.cls, example, report)
 
 
 def supported() -> dict[str, Sequence[str]]:
