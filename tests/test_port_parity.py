@@ -240,7 +240,7 @@ def _torch_outputs(name: str) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _encode(array: np.ndarray) -> dict[str, Any]:
-    a = np.ascontiguousarray(array, np.float64)
+    a = np.array(array, np.float64, order="C")  # (ascontiguousarray would make a 0-d loss 1-d)
     return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
 
 
