@@ -15,6 +15,8 @@ Subpackages load on first use, so ``import torchsem`` stays cheap and never impo
 - ``torchsem.tree``: PyTorch-style dotted names of pytree leaves (``"fc1.weight"``), and leaf selectors.
 - ``torchsem.random``: PyTorch's CPU generator, bit for bit.
 - ``torchsem.compare``: the PyTorch-vs-JAX catalogue, oracle and report.
+- ``torchsem.port``: a Flax module with PyTorch's semantics built from a PyTorch module
+  (``module, variables = torchsem.port(torch_model, x)``; needs torch, imported only then).
 """
 
 import importlib
@@ -34,6 +36,7 @@ _SUBMODULES = (
     "tree",
     "random",
     "compare",
+    "port",
 )
 
 __all__ = ["__version__", *_SUBMODULES]
