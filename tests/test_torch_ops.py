@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from conftest import LIVE_TORCH, LIVE_TORCH_REASON
-
 from torchsem.nn import functional as F
 from torchsem.port import torch_ops as T
 
