@@ -378,7 +378,44 @@ def _resnet_images(steps: int) -> list[np.ndarray]:
     return list(np.random.default_rng(15).standard_normal((steps, 4, 3, 32, 32)).astype(np.float32))
 
 
-def test_an_unloaded_conv_deep_in_a_resnet18_is_named_at_step_zero():
+# The same checks under check_port's float64-judged criterion (drift=4: at most 4 times float32
+# PyTorch's distance from a float64 PyTorch run, the ResNet scenarios' measured k) with the float32
+# defaults as its floor, in place of the loosened elementwise tolerance.
+RESNET_CRITERIA = [pytest.param(RESNET_TOLERANCE, id="rtol1e-3"), pytest.param({"drift": 4.0}, id="drift4")]
+
+
+def test_a_faithful_resnet18_agrees_under_the_drift_criterion_and_not_under_float32_tolerance():
+    """Three SGD-momentum steps: drift=4 passes every quantity; rtol 1e-5/atol 1e-6 fails PyTorch's own rounding."""
+    import torch
+
+    from torchsem import optim
+
+    model, port = _resnet18_pair()
+    state = model.state_dict()
+    results = {}
+    for label, criterion in (("drift", {"drift": 4.0}), ("float32", {})):
+        model.load_state_dict(state)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        results[label] = check_port(
+            model,
+            port,
+            _resnet_images(3),
+            steps=["train", "train", "eval"],
+            optimizers=(optimizer, optim.sgd(0.01, momentum=0.9)),
+            jit=True,
+            **criterion,
+        )
+    assert results["drift"].ok, results["drift"].table()
+    kinds = {q.kind for q in results["drift"].quantities}
+    assert {"activation", "grad", "param", "optimizer", "buffer"} <= kinds
+    assert not results["float32"].ok
+    assert (
+        "drift within: D(jax)" in next(q for q in results["drift"].quantities if q.name == "output").comparison.detail
+    )
+
+
+@pytest.mark.parametrize("criterion", RESNET_CRITERIA)
+def test_an_unloaded_conv_deep_in_a_resnet18_is_named_at_step_zero(criterion):
     from torchsem.convert import load_torch_state_dict
 
     model, port = _resnet18_pair()
@@ -395,20 +432,37 @@ def test_an_unloaded_conv_deep_in_a_resnet18_is_named_at_step_zero():
         variables={**loaded, "params": params},
         load_weights=False,
         jit=True,
-        **RESNET_TOLERANCE,
+        **criterion,
     )
     first = result.first_mismatch
     assert (first.step, first.name, first.kind) == (0, "layer3.0.conv2.weight", "init"), result.summary()
     assert result.first_by_kind()["activation"].name == "layer3.0.conv2 output", result.table()
 
 
-def test_one_wrong_batchnorm_momentum_in_a_resnet18_is_named_by_its_running_statistics():
+@pytest.mark.parametrize("criterion", RESNET_CRITERIA)
+def test_one_wrong_batchnorm_momentum_in_a_resnet18_is_named_by_its_running_statistics(criterion):
     model, port = _resnet18_pair()
     model.layer2[1].bn1.momentum = 0.2  # the PyTorch model differs from the port in this one layer
-    result = check_port(
-        model, port, _resnet_images(1), steps=["train"], jit=True, stop_at_first=False, **RESNET_TOLERANCE
-    )
+    result = check_port(model, port, _resnet_images(1), steps=["train"], jit=True, stop_at_first=False, **criterion)
     buffer = result.first_by_kind()["buffer"]
     assert (buffer.step, buffer.name) == (1, "layer2.1.bn1.running_mean"), result.table()
     # Train-mode outputs do not read the running statistics: no activation differs.
     assert all(q.ok for q in result.quantities if q.kind == "activation"), result.table()
+
+
+def test_drift_needs_k_at_least_one_and_copies_the_optimizer_groups():
+    """drift < 1 is refused; the float64 run's optimizer has the float32 one's class and groups (two here)."""
+    import torch
+
+    from torchsem.compare._port_check import _float64_copy
+
+    model, port = _resnet18_pair()
+    with pytest.raises(ValueError, match=r"drift must be >= 1 .*got 0.5"):
+        check_port(model, port, _resnet_images(1), drift=0.5)
+    groups = [{"params": list(model.fc.parameters()), "lr": 0.1}, {"params": list(model.conv1.parameters())}]
+    optimizer = torch.optim.SGD(groups, lr=0.01, momentum=0.9)
+    twin, twin_optimizer = _float64_copy(model, optimizer)
+    assert type(twin_optimizer) is torch.optim.SGD
+    assert [g["lr"] for g in twin_optimizer.param_groups] == [0.1, 0.01]
+    assert twin_optimizer.param_groups[0]["params"][0] is twin.fc.weight
+    assert twin.fc.weight.dtype == torch.float64 and model.fc.weight.dtype == torch.float32
