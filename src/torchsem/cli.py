@@ -90,6 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--plot", type=Path, default=None, help="write the relative error per step to this PNG")
     check.add_argument("--jit", action="store_true", help="run the port's steps under jax.jit")
+    check.add_argument(
+        "--drift",
+        type=float,
+        default=None,
+        metavar="K",
+        help="judge float quantities against a float64 PyTorch run: at most K times float32 PyTorch's drift",
+    )
     ported = commands.add_parser(
         "port",
         help="port a PyTorch module to Flax: print the generated source (and, with --check, check_port's summary)",
@@ -160,6 +167,8 @@ def _check_port(args: argparse.Namespace) -> int:
     spec.setdefault("stop_at_first", args.stop_at_first)
     if args.jit:
         spec["jit"] = True
+    if args.drift is not None:
+        spec["drift"] = args.drift
     try:
         result = check_port(spec.pop("torch_module"), spec.pop("flax_module"), spec.pop("inputs"), **spec)
     except (ValueError, TypeError) as problem:
