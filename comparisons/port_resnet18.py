@@ -5,7 +5,7 @@
 The PyTorch model is torchvision's network (``torchsem.compare._torch_resnet``: torchvision's
 ``resnet.py`` rebuilt from ``torch.nn``, as its wheel does not load with the CPU torch here).
 Prints the head of the generated source and ``check_port``'s report over two train steps and
-an eval step (SGD with momentum, ``layer1`` frozen by ``requires_grad=False``).
+an eval step (``layer1`` frozen by ``requires_grad=False``), by the float64-judged criterion.
 
 Run:  .venv/bin/python comparisons/port_resnet18.py
 CLI:  .venv/bin/torchsem port comparisons/port_resnet18.py:make --check
@@ -31,10 +31,9 @@ def make() -> dict[str, Any]:
         "torch_module": model,
         "inputs": x,
         "steps": ["train", "train", "eval"],
-        # ResNet-18 activations after BatchNorm on a batch of 4: float32 PyTorch itself is ~1e-4
-        # relative from float64 there (tests/test_port_check_localise.py measures it).
-        "rtol": 1e-3,
-        "atol": 1e-4,
+        # Judged against a float64 PyTorch run: the port at most 4 times as far from it as float32
+        # PyTorch is (BatchNorm on a batch of 4 moves float32 PyTorch itself ~1e-4 from float64).
+        "drift": 4.0,
     }
 
 
