@@ -366,8 +366,12 @@ def test_unsupported_layer_lists_the_supported_ones(pm) -> None:
 
     from torchsem.port import PortError, port
 
-    with pytest.raises(PortError, match=r"shuffle: torch\.nn\.PixelShuffle has no torchsem layer; supported: .*Conv2d"):
+    with pytest.raises(
+        PortError, match=r"shuffle: torch\.nn\.PixelShuffle has no torchsem layer; supported: .*Conv2d"
+    ) as error:
         port(pm.UnsupportedLayer(), torch.randn(1, 4, 2, 2))
+    assert "[graph node shuffle: call_module shuffle, called at " in str(error.value)
+    assert "_port_models.py:" in str(error.value) and "return self.shuffle(x)" in str(error.value)
 
 
 def test_refusals(pm) -> None:

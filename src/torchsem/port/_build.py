@@ -121,10 +121,18 @@ class Builder:
         train = trace_forward(module, path, True)
         evaluation = trace_forward(module, path, False)
         called = {op.target.split(".")[0] for body in (train, evaluation) for op in body.ops if op.kind == "module"}
+        first_calls = {}
+        for body in (evaluation, train):
+            for op in reversed(body.ops):
+                if op.kind == "module":
+                    first_calls[op.target.split(".")[0]] = op
         children = []
         for key, child in module.named_children():
             if key in called:
-                children.append((key, self.expression(child, _join(path, key))))
+                try:
+                    children.append((key, self.expression(child, _join(path, key))))
+                except PortError as error:
+                    raise _located(error, first_calls[key]) from None
             elif _has_state(child):
                 raise PortError(
                     f"{_join(path, key)} ({type(child).__name__}) holds parameters or buffers but "
@@ -151,6 +159,16 @@ class Builder:
         self._texts[text] = name
         self.classes.append(dataclasses.replace(spec, name=name))
         return name
+
+
+def _located(error: PortError, op: Any) -> PortError:
+    """The error with the graph node that calls the submodule, once (the innermost call site)."""
+    if getattr(error, "located", False):
+        return error
+    where = f", called at {op.where}" if op.where else ""
+    located = PortError(f"{error} [graph node {op.name}: call_module {op.target}{where}]")
+    located.located = True  # type: ignore[attr-defined]
+    return located
 
 
 def _custom(module: Any, path: str) -> Custom:
