@@ -3,8 +3,11 @@
 One SGD(momentum=0.9, weight_decay=5e-4) step with cross-entropy, forward, backward and
 BatchNorm statistics, on the document's Net (batch 3) and ResNet-18 (batch 16, 3x32x32):
 ``torchsem.models`` applied under ``jax.jit`` (the reference) against ``torchsem.nnx.models``
-stepped with ``nnx.Optimizer`` under ``nnx.jit``, under ``nnx.cached_partial``, and (the
-document's net) split once and merged inside a ``jax.jit`` step. Both run the same linen math.
+stepped with ``nnx.Optimizer`` under ``nnx.jit``, under ``nnx.cached_partial``, under
+``torchsem.nnx.jit_step`` (split once, the Variables updated in place after each call; with and
+without donating the old arrays) and (the
+document's net) split once and merged inside a ``jax.jit`` step without writing the Variables
+back. Both run the same linen math.
 """
 
 from __future__ import annotations
@@ -71,6 +74,11 @@ def _nnx_step(model, x, y, tx, how):
             value.block_until_ready()
 
         return run_split
+    if how in ("jit_step", "jit_step_donate"):
+        import torchsem.nnx as tnx
+
+        stepped = tnx.jit_step(body, model, optimizer, donate=how == "jit_step_donate")
+        return lambda: stepped(x, y).block_until_ready()
     step = nnx.jit(body)
     if how == "cached":
         cached = nnx.cached_partial(step, model, optimizer)
@@ -95,7 +103,7 @@ def run(repeats: int = 7) -> list[dict]:
             jnp.asarray(rng.standard_normal((3, 3, 8)), jnp.float32),
             jnp.array([1, 1, 1]),
             200,
-            ("jit", "cached", "split"),
+            ("jit", "cached", "jit_step", "jit_step_donate", "split"),
         ),
         "ResNet-18 (16, 3, 32, 32)": (
             models.resnet18(num_classes=10),
@@ -103,7 +111,7 @@ def run(repeats: int = 7) -> list[dict]:
             jnp.asarray(rng.standard_normal((16, 3, 32, 32)), jnp.float32),
             jnp.arange(16) % 10,
             3,
-            ("jit", "cached"),
+            ("jit", "cached", "jit_step", "jit_step_donate"),
         ),
     }
     for label, (linen_model, make_nnx, x, y, block, ways) in setups.items():
@@ -112,7 +120,13 @@ def run(repeats: int = 7) -> list[dict]:
             return optim.sgd(0.01, momentum=0.9, weight_decay=5e-4)
 
         fns = {"linen": _linen_step(linen_model, x, y, tx())}
-        names = {"jit": "nnx.jit", "cached": "nnx.cached_partial", "split": "split once, merge inside jax.jit"}
+        names = {
+            "jit": "nnx.jit",
+            "cached": "nnx.cached_partial",
+            "jit_step": "torchsem.nnx.jit_step",
+            "jit_step_donate": "torchsem.nnx.jit_step(donate=True)",
+            "split": "split once, merge inside jax.jit",
+        }
         for way in ways:
             fns[names[way]] = _nnx_step(make_nnx(), x, y, tx(), way)
         medians = interleaved_medians(fns, repeats, warmup=2, block=block, reference="linen", alternate=True)

@@ -10,6 +10,7 @@ shares the model's state.
 
 from __future__ import annotations
 
+import flax.errors
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -300,3 +301,50 @@ def test_check_port_refuses_activations_for_an_nnx_port():
     x = np.zeros((3, 3, 8), np.float32)
     with pytest.raises(ValueError, match="activations=True needs a linen port"):
         check_port(torch_model, tnx.models.Net(rngs=nnx.Rngs(0)), x, activations=True)
+
+
+def test_jit_step_is_nnx_jit_without_the_per_call_walk():
+    from torchsem import optim
+    from torchsem.losses import cross_entropy
+
+    def train_step(model, optimizer, x, y):
+        loss, grads = nnx.value_and_grad(lambda m: cross_entropy(m(x), y))(model)
+        optimizer.update(model, grads)
+        return loss
+
+    rng = np.random.default_rng(3)
+    batches = [jnp.asarray(rng.standard_normal((3, 3, 8)), jnp.float32) for _ in range(4)]
+    y = jnp.array([1, 2, 3])
+    models = [_net(), _net(), _net()]
+    optimizers = [nnx.Optimizer(m, optim.sgd(0.1, momentum=0.9, weight_decay=5e-4), wrt=nnx.Param) for m in models]
+    reference = nnx.jit(train_step)
+    steps = [tnx.jit_step(train_step, models[1], optimizers[1])]
+    # Donated: the old arrays go to XLA; one array held by two Variables is copied first, not donated twice.
+    models[2].bn1.running_var.set_value(models[2].bn1.weight.get_value())
+    assert models[2].bn1.running_var.get_raw_value() is models[2].bn1.weight.get_raw_value()
+    steps.append(tnx.jit_step(train_step, models[2], optimizers[2], donate=True))
+    for i, x in enumerate(batches):
+        if i == 2:  # the mode is watched: eval() takes effect at the next call (running stats stay)
+            for m in models:
+                m.eval()
+        if i == 3:
+            for m in models:
+                m.train()
+        expected = reference(models[0], optimizers[0], x, y)
+        for model, step in zip(models[1:], steps):
+            np.testing.assert_array_equal(step(x, y), expected)  # the same traced program, so the same bits
+            for key, value in tnx.state_dict(models[0]).items():  # the model itself is updated in place
+                np.testing.assert_array_equal(tnx.state_dict(model)[key], value, err_msg=key)
+    for model, optimizer in zip(models[1:], optimizers[1:]):
+        assert int(model.bn1.num_batches_tracked.get_value()) == 3  # the eval step tracked no batch
+        assert int(optimizer.step.get_value()) == 4
+    step = steps[0]
+
+    def grows(model, x):
+        model.extra = nnx.Param(x.sum())
+        return x
+
+    with pytest.raises(ValueError, match="changed the structure"):
+        tnx.jit_step(grows, _net())(batches[0])
+    with pytest.raises(flax.errors.TraceContextError):  # inside another trace: no tracer leaks into the model
+        jax.jit(lambda x: step(x, y))(batches[0])

@@ -438,11 +438,16 @@ class ModuleCase:
         from .. import nnx as tnx
         from ..random import Generator
 
-        twin = nnx_class_of(_resolve(self.module))
-        if twin is None:
-            raise NotImplementedError(f"torchsem.nnx has no twin of {_short(self.module)}")
+        first = _split_call(self.specs, [_jax_input(inputs[_input_key(i, 1)]) for i in range(len(self.specs))])[0]
         with tnx.skip_init():  # torch_init sets every value next
-            model = twin(*self.args, **dict(self.kwargs), **dict(self.jax_kwargs), rngs=nnx.Rngs(0, dropout=self.seed))
+            model = _nnx_model(
+                self.module,
+                self.args,
+                {**self.kwargs, **self.jax_kwargs},
+                first,
+                self.call_kwargs,
+                nnx.Rngs(0, dropout=self.seed),
+            )
         tnx.torch_init(model, Generator(self.seed))
         outputs: dict[str, Any] = {}
         if self.check_init:
@@ -516,14 +521,12 @@ class ModuleCase:
             outputs.update({f"{tag} {k}": v for k, v in tnx.state_dict(model).items() if k not in params})
         return outputs
 
-    def nnx_scenario(self, family: str, section: str) -> Scenario | None:
+    def nnx_scenario(self, family: str, section: str) -> Scenario:
         """The case through ``torchsem.nnx``: the linen scenario's name (so its recording), the NNX program.
 
-        Returns:
-          None when ``torchsem.nnx`` has no twin of the module class.
+        The module is its class's twin, or (a factory, a subclass, a container) the NNX form
+        :func:`torchsem.nnx.from_linen` makes of the linen module (see :func:`_nnx_model`).
         """
-        if nnx_class_of(_resolve(self.module)) is None:
-            return None
         return dataclasses.replace(self.scenario(family, section), jax_program=self.run_nnx)
 
     def scenario(self, family: str, section: str) -> Scenario:
@@ -545,17 +548,36 @@ def nnx_class_of(module_class: Any) -> Any:
     """The ``torchsem.nnx`` class whose linen module is exactly ``module_class``, or None."""
     from .. import nnx as tnx
 
-    for name in tnx.LAYERS:
-        candidate = getattr(tnx, name)
-        if candidate.linen_class is module_class:
-            return candidate
-    return None
+    return tnx.twin_of(module_class)
+
+
+def _nnx_model(
+    target: type | str,
+    args: tuple,
+    kwargs: Mapping[str, Any],
+    example: Sequence[Any],
+    call_kwargs: Mapping[str, Any],
+    rngs: Any,
+) -> Any:
+    """A case's module as NNX: its class's twin, built with the case's arguments, or the NNX form of what it builds.
+
+    A class without a twin (a subclass with its own call, a factory of a container or of a
+    user's module) builds its linen module, which :func:`torchsem.nnx.from_linen` turns into
+    NNX containers of twins, wrapping what has no twin on the case's first positional inputs.
+    """
+    from .. import nnx as tnx
+
+    resolved = _resolve(target)
+    twin = nnx_class_of(resolved)
+    if twin is not None:
+        return twin(*args, **dict(kwargs), rngs=rngs)
+    return tnx.from_linen(resolved(*args, **dict(kwargs)), *example, rngs=rngs, **dict(call_kwargs))
 
 
 def nnx_variant(scenario: Scenario) -> Scenario | None:
-    """The NNX front end of a registered module-case scenario (same name and PyTorch outputs), or None."""
+    """The NNX front end of a registered module or error case's scenario (same name and PyTorch outputs), or None."""
     case = getattr(scenario.jax_program, "__self__", None)
-    if not isinstance(case, ModuleCase):
+    if not isinstance(case, (ModuleCase, ErrorCase)):
         return None
     family, _, _ = scenario.name.partition("/")
     variant = case.nnx_scenario(family, scenario.section)
@@ -676,6 +698,41 @@ class ErrorCase:
             jitted(call, jit)(*xs)
 
         return error_outputs(attempt)
+
+    def run_nnx(self, inputs: Inputs, jit: bool) -> dict[str, Any]:
+        """The same bad construction or call through ``torchsem.nnx``: the twin, its mode, ``nnx.jit``.
+
+        The twin is built with the case's arguments (its constructor checks them, as PyTorch's),
+        set to the case's mode and called, under ``nnx.jit`` when ``jit``.
+        """
+        from flax import nnx
+
+        from .. import nnx as tnx
+
+        specs = [_as_input(spec) for spec in self.inputs]
+
+        def attempt() -> None:
+            xs = [_jax_input(inputs[f"input{i}"]) for i in range(len(self.inputs))]
+            example = _split_call(specs, xs)[0]
+            with tnx.skip_init():  # the checks are traced, not run: no values needed
+                model = _nnx_model(
+                    self.module, self.args, self.kwargs, example, self.call_kwargs, nnx.Rngs(0, dropout=1)
+                )
+            if not self.inputs:
+                return
+            model.train() if self.mode == "train" else model.eval()
+
+            def call(model: Any, *xs: Any) -> Any:
+                args, kwargs = _split_call(specs, xs)
+                return model(*args, **kwargs, **dict(self.call_kwargs))
+
+            (nnx.jit(call) if jit else call)(model, *xs)
+
+        return error_outputs(attempt)
+
+    def nnx_scenario(self, family: str, section: str) -> Scenario:
+        """The case through ``torchsem.nnx``: the linen scenario's name (so its recording), the NNX program."""
+        return dataclasses.replace(self.scenario(family, section), jax_program=self.run_nnx)
 
     def scenario(self, family: str, section: str) -> Scenario:
         arguments = (self.args, dict(self.kwargs))

@@ -15,17 +15,27 @@ whose call runs the linen module's ``apply`` on state held as NNX Variables:
   :func:`torch_init` for ``torch.manual_seed(s); Model()``'s very numbers;
 - ``nnx.jit``, ``nnx.grad``, ``nnx.Optimizer(model, tx, wrt=nnx.Param)`` with
   ``torchsem.optim`` transformations, ``nnx.split``/``nnx.merge`` work as on any NNX module;
+  :func:`jit_step` is ``nnx.jit`` for a training step without the per-call graph walk;
   :func:`trainable` is ``requires_grad=False`` as an NNX filter and :func:`value_and_grad`
   gives PyTorch's None gradients;
-  :func:`wrap` turns any other linen module (a port) into a twin, and :func:`as_linen` an NNX
-  model into a linen module (for ``torchsem.compare.check_port``).
+  :func:`wrap` turns any other linen module (a port) into a twin, :func:`from_linen` a built
+  linen model into NNX containers of twins, and :func:`as_linen` an NNX model into a linen
+  module (for ``torchsem.compare.check_port``);
+- :class:`Sequential`, :class:`ModuleList`, :class:`ModuleDict` are PyTorch's containers as NNX
+  modules (children ``"0"``, ``"1"``, ... or by key, as in PyTorch's ``state_dict``).
 """
 
 from . import models as models
 from ._as_linen import as_linen as as_linen
+from ._containers import ModuleDict as ModuleDict
+from ._containers import ModuleList as ModuleList
 from ._containers import Sequential as Sequential
+from ._from_linen import from_linen as from_linen
+from ._from_linen import twin_of as twin_of
 from ._grad import trainable as trainable
 from ._grad import value_and_grad as value_and_grad
+from ._jit_step import JitStep as JitStep
+from ._jit_step import jit_step as jit_step
 from ._layers import *  # noqa: F403  (one NNX class per torchsem.nn layer, listed in _layers.LAYERS)
 from ._layers import LAYERS
 from ._state_dict import IncompatibleKeys as IncompatibleKeys
@@ -44,10 +54,15 @@ from ._variables import variable_type as variable_type
 __all__ = [
     *LAYERS,
     "IncompatibleKeys",
+    "JitStep",
     "as_linen",
+    "from_linen",
+    "ModuleDict",
+    "ModuleList",
     "NumBatchesTracked",
     "Sequential",
     "Twin",
+    "jit_step",
     "linen_variables",
     "load_state_dict",
     "mode_argument",
@@ -57,6 +72,7 @@ __all__ = [
     "torch_init",
     "trainable",
     "twin_class",
+    "twin_of",
     "value_and_grad",
     "variable_type",
     "wrap",

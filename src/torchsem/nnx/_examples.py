@@ -65,7 +65,7 @@ def features_example(spatial: int, attribute: str = "num_features", size: int = 
 
 
 def conv_example(spatial: int) -> Any:
-    """``(1, in_channels, *window)`` where each window is one dilated kernel: a valid convolution.
+    """``(1, in_channels, *window)`` where each window is one dilated kernel (and more than the padding): valid.
 
     Args:
       spatial: 1, 2 or 3 (Conv1d/2d/3d).
@@ -80,6 +80,9 @@ def conv_example(spatial: int) -> Any:
         # Negative padding crops the input (PyTorch allows it for non-zero padding modes): add it back.
         padding = (0,) * spatial if isinstance(module.padding, str) else _ntuple(module.padding, spatial)
         window = [d * (k - 1) + 1 + 2 * max(0, -p) for k, d, p in zip(kernel, dilation, padding)]
+        if getattr(module, "padding_mode", "zeros") != "zeros":
+            # Reflect padding needs more input than the padding (circular and replicate no less).
+            window = [max(w, p + 1) for w, p in zip(window, padding)]
         return (_spec((1, module.in_channels, *window), _dtype(module)),), {}
 
     return example

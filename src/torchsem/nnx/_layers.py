@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import nn as _nn
+from ._criteria import criterion_class
 from ._examples import (
     attention_example,
     conv_example,
@@ -118,6 +119,14 @@ HuberLoss = twin_class(_nn.HuberLoss, None)
 SmoothL1Loss = twin_class(_nn.SmoothL1Loss, None)
 KLDivLoss = twin_class(_nn.KLDivLoss, None)
 
+# Losses whose constructor may take buffers (weight=, pos_weight=): held as BatchStat Variables.
+CrossEntropyLoss = criterion_class(_nn.CrossEntropyLoss)
+NLLLoss = criterion_class(_nn.NLLLoss)
+BCELoss = criterion_class(_nn.BCELoss)
+BCEWithLogitsLoss = criterion_class(_nn.BCEWithLogitsLoss)
+
+_CRITERIA = ("CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss")
+
 _STATELESS = (
     "CELU",
     "ELU",
@@ -221,5 +230,5 @@ _STATEFUL = [
 ]
 """The NNX classes of layers with parameters or buffers, in the order above."""
 
-LAYERS: tuple[str, ...] = (*_STATEFUL, *_STATELESS)
+LAYERS: tuple[str, ...] = (*_STATEFUL, *_STATELESS, *_CRITERIA)
 """Every NNX layer class this module defines, by name (``torchsem.nnx.<name>``)."""

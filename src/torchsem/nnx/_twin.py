@@ -32,7 +32,7 @@ from flax import nnx
 
 from ._variables import variable_type
 
-__all__ = ["Example", "Twin", "mode_argument", "skip_init", "twin_class", "wrap"]
+__all__ = ["Example", "Twin", "make_twin_class", "mode_argument", "skip_init", "twin_class", "wrap"]
 
 Example = tuple[tuple[jax.ShapeDtypeStruct, ...], Mapping[str, Any]]
 """A linen module's example call for ``init``: positional array shapes, static keyword arguments."""
@@ -380,15 +380,32 @@ def twin_class(linen_class: type, example: Callable[[Any], Example | None] | Non
             module = linen_class(*args, **{k: _linen_of(v) for k, v in kwargs.items()})
         Twin.__init__(self, module, None if example is None else example(module), rngs=rngs, dropout=dropout)
 
+    # Stateless layers without dropout (ReLU, MaxPool2d) are built as PyTorch's are, without rngs.
+    return make_twin_class(linen_class, base, __init__, rngs_optional=example is None and not dropout, name=name)
+
+
+def make_twin_class(
+    linen_class: type, base: type[Twin], init: Callable[..., None], *, rngs_optional: bool, name: str | None = None
+) -> Any:
+    """A :class:`Twin` subclass named after ``linen_class``, with PyTorch's signature plus ``rngs`` and ``from_linen``.
+
+    Args:
+      linen_class: the linen class the twin runs.
+      base: the Twin base (its mode attributes).
+      init: the class's ``__init__(self, *args, rngs=..., **kwargs)``.
+      rngs_optional: whether ``rngs`` defaults to None (a module that draws nothing).
+      name: the class's name (default: the linen class's).
+
+    Returns:
+      The class (typed ``Any``: its signature is made at run time).
+    """
     signature = inspect.signature(linen_class)
     parameters = [p for p in signature.parameters.values() if p.name not in ("parent", "name")]
-    # Stateless layers without dropout (ReLU, MaxPool2d) are built as PyTorch's are, without rngs.
-    optional = example is None and not dropout
     rngs_parameter = inspect.Parameter(
         "rngs",
         inspect.Parameter.KEYWORD_ONLY,
-        default=None if optional else inspect.Parameter.empty,
-        annotation="nnx.Rngs | None" if optional else "nnx.Rngs",
+        default=None if rngs_optional else inspect.Parameter.empty,
+        annotation="nnx.Rngs | None" if rngs_optional else "nnx.Rngs",
     )
     position = next((i for i, p in enumerate(parameters) if p.kind is inspect.Parameter.VAR_KEYWORD), len(parameters))
     parameters.insert(position, rngs_parameter)
@@ -405,7 +422,7 @@ def twin_class(linen_class: type, example: Callable[[Any], Example | None] | Non
         return cls(module, rngs=rngs)
 
     namespace = {
-        "__init__": __init__,
+        "__init__": init,
         "__doc__": doc,
         "__module__": "torchsem.nnx",
         "linen_class": linen_class,
