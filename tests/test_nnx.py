@@ -348,3 +348,75 @@ def test_jit_step_is_nnx_jit_without_the_per_call_walk():
         tnx.jit_step(grows, _net())(batches[0])
     with pytest.raises(flax.errors.TraceContextError):  # inside another trace: no tracer leaks into the model
         jax.jit(lambda x: step(x, y))(batches[0])
+
+
+@pytest.mark.live_torch
+@pytest.mark.skipif(not LIVE_TORCH, reason="compares with live PyTorch")
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_sync_batchnorm_twin_over_four_devices_is_pytorchs_batchnorm_on_the_whole_batch(training):
+    """``tnx.SyncBatchNorm`` under ``shard_map``: what ``torch.nn.SyncBatchNorm`` promises, the global batch's BN.
+
+    Output, running statistics and ``num_batches_tracked`` against ``torch.nn.BatchNorm1d`` on
+    the concatenated batch (float32: rtol 1e-5, atol 1e-6).
+    """
+    import torch
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
+    model = tnx.SyncBatchNorm(3, axis_name="data", momentum=0.3, rngs=nnx.Rngs(0))
+    if not training:
+        model.eval()
+    graphdef, state = nnx.split(model)
+    x = np.random.default_rng(7).standard_normal((8, 3, 5)).astype(np.float32) * 2 + 1
+
+    def per_device(state, x):
+        local = nnx.merge(graphdef, state)
+        return local(x), nnx.state(local)
+
+    step = jax.jit(
+        jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P("data"), P()), check_vma=False)
+    )
+    y, new_state = step(state, jnp.asarray(x))
+    nnx.update(model, new_state)
+    reference = torch.nn.BatchNorm1d(3, momentum=0.3)
+    reference.train(training)
+    expected = reference(torch.from_numpy(x.copy())).detach().numpy()
+    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-6)
+    for key, value in tnx.state_dict(model).items():
+        np.testing.assert_allclose(np.asarray(value), reference.state_dict()[key].numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.live_torch
+@pytest.mark.skipif(not LIVE_TORCH, reason="compares with live PyTorch")
+def test_convert_sync_batchnorm_synchronises_a_models_batchnorms_in_place():
+    """``tnx.convert_sync_batchnorm(model)``: PyTorch's conversion, in place; same state keys; global statistics."""
+    import torch
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
+    model = tnx.Sequential(tnx.Linear(4, 3, rngs=nnx.Rngs(0)), tnx.BatchNorm1d(3, rngs=nnx.Rngs(1)))
+    keys = list(tnx.state_dict(model))
+    assert tnx.convert_sync_batchnorm(model, "data") is model
+    assert list(tnx.state_dict(model)) == keys
+    reference = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    reference.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tnx.state_dict(model).items()})
+    graphdef, state = nnx.split(model)
+    x = np.random.default_rng(8).standard_normal((8, 4)).astype(np.float32)
+
+    def per_device(state, x):
+        local = nnx.merge(graphdef, state)
+        return local(x), nnx.state(local)
+
+    step = jax.jit(
+        jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P("data"), P()), check_vma=False)
+    )
+    y, new_state = step(state, jnp.asarray(x))
+    nnx.update(model, new_state)
+    expected = reference(torch.from_numpy(x.copy())).detach().numpy()
+    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-6)
+    for key, value in tnx.state_dict(model).items():
+        np.testing.assert_allclose(np.asarray(value), reference.state_dict()[key].numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="module must be an nnx.Module"):
+        tnx.convert_sync_batchnorm(object())

@@ -42,6 +42,7 @@ from ._state_dict import IncompatibleKeys as IncompatibleKeys
 from ._state_dict import linen_variables as linen_variables
 from ._state_dict import load_state_dict as load_state_dict
 from ._state_dict import state_dict as state_dict
+from ._sync import convert_sync_batchnorm as convert_sync_batchnorm
 from ._torch_init import torch_init as torch_init
 from ._twin import Twin as Twin
 from ._twin import mode_argument as mode_argument
@@ -56,6 +57,7 @@ __all__ = [
     "IncompatibleKeys",
     "JitStep",
     "as_linen",
+    "convert_sync_batchnorm",
     "from_linen",
     "ModuleDict",
     "ModuleList",

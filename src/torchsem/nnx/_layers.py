@@ -31,6 +31,8 @@ BatchNorm = twin_class(_nn.BatchNorm, features_example(0))  # (N, C) serves axis
 BatchNorm1d = twin_class(_nn.BatchNorm1d, features_example(0))
 BatchNorm2d = twin_class(_nn.BatchNorm2d, features_example(2))
 BatchNorm3d = twin_class(_nn.BatchNorm3d, features_example(3))
+# Statistics over the devices of axis_name: call it inside jax.shard_map (init skips the collective).
+SyncBatchNorm = twin_class(_nn.SyncBatchNorm, features_example(0))
 InstanceNorm1d = twin_class(_nn.InstanceNorm1d, features_example(1, size=2))
 InstanceNorm2d = twin_class(_nn.InstanceNorm2d, features_example(2, size=2))
 InstanceNorm3d = twin_class(_nn.InstanceNorm3d, features_example(3, size=2))
@@ -207,6 +209,7 @@ _STATEFUL = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "SyncBatchNorm",
     "InstanceNorm1d",
     "InstanceNorm2d",
     "InstanceNorm3d",
