@@ -192,7 +192,8 @@ def _call_order(
     seen: dict[tuple[str, ...], Any] = {}
 
     def record(next_fun: Callable, call_args: tuple, call_kwargs: dict, context: Any) -> Any:
-        if context.method_name != "setup":
+        # Unbound: a method the module's own __post_init__ calls (a loss checking its arguments).
+        if context.method_name != "setup" and context.module.scope is not None:
             path = tuple(context.module.path)
             seen.setdefault(path, context.module)
         return next_fun(*call_args, **call_kwargs)
