@@ -154,6 +154,13 @@ def _mode_kwargs(module: Any, train: bool) -> dict[str, Any]:
     return {}
 
 
+def _torch_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments for the PyTorch class: a numpy array (a loss's ``weight``) as a tensor copy."""
+    import torch
+
+    return {k: torch.from_numpy(np.array(v, copy=True)) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+
+
 def _split_call(specs: Sequence[Input], values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
     """The call's positional and keyword arguments: each input by its ``keyword``, or in order."""
     args = [value for spec, value in zip(specs, values) if spec.keyword is None]
@@ -290,7 +297,7 @@ class ModuleCase:
         from ._outputs import to_numpy  # a snapshot: PyTorch updates buffers in place later
 
         torch.manual_seed(self.seed)
-        module = _resolve(self.torch_module)(*self.args, **dict(self.kwargs))
+        module = _resolve(self.torch_module)(*self.args, **_torch_kwargs(self.kwargs))
         outputs: dict[str, Any] = {}
         if self.check_init:
             state = module.state_dict()
@@ -668,7 +675,7 @@ class ErrorCase:
         import torch
 
         def attempt() -> None:
-            module = _resolve(self.torch_module)(*self.args, **dict(self.kwargs))
+            module = _resolve(self.torch_module)(*self.args, **_torch_kwargs(self.kwargs))
             module.train(self.mode == "train")
             if self.inputs:
                 xs = [torch.from_numpy(np.array(inputs[f"input{i}"])) for i in range(len(self.inputs))]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._module_case import Input, ModuleCase, register_module_cases
 
 _SECTION = "the loss modules (torch.nn.*Loss) through the module runner"
@@ -84,6 +86,32 @@ def _cases() -> list[ModuleCase]:
             inputs=(_SHAPE, _target()),
             seed=3134,
         ),
+    ]
+    # Losses holding a buffer: the class weights (a buffer "weight" in PyTorch's state_dict) and
+    # BCEWithLogitsLoss's pos_weight, as numpy arrays (a tensor on PyTorch's side).
+    weight = np.linspace(0.5, 2.0, 5, dtype=np.float32)
+    weighted: list[tuple[str, dict[str, Any], tuple[Any, ...]]] = [
+        ("CrossEntropyLoss", {"weight": weight}, (_SHAPE, classes)),
+        ("CrossEntropyLoss", {"weight": weight, "label_smoothing": 0.2, "reduction": "sum"}, (_SHAPE, classes)),
+        ("NLLLoss", {"weight": weight, "ignore_index": 2}, (_SHAPE, classes)),
+        ("BCELoss", {"weight": weight}, (_probabilities(), _probabilities())),
+        ("BCEWithLogitsLoss", {"pos_weight": weight}, (_SHAPE, _target(offset=0.5, scale=0.1))),
+        (
+            "BCEWithLogitsLoss",
+            {"weight": weight, "pos_weight": weight[::-1].copy()},
+            (_SHAPE, _target(offset=0.5, scale=0.1)),
+        ),
+    ]
+    cases += [
+        ModuleCase(
+            f"torch.nn.{cls}",
+            f"torchsem.nn.{cls}",
+            kwargs=kwargs,
+            inputs=inputs,
+            seed=seed,
+            name=f"{cls.lower()}-" + "-".join(sorted(kwargs)) + f"-{seed}",
+        )
+        for seed, (cls, kwargs, inputs) in enumerate(weighted, start=3140)
     ]
     return [case if case.modes == ("train",) else _train_only(case) for case in cases]
 
