@@ -10,6 +10,11 @@ shares the model's state.
 
 from __future__ import annotations
 
+import json
+import pathlib
+import sys
+from typing import Any
+
 import flax.errors
 import jax
 import jax.numpy as jnp
@@ -350,60 +355,60 @@ def test_jit_step_is_nnx_jit_without_the_per_call_walk():
         jax.jit(lambda x: step(x, y))(batches[0])
 
 
-@pytest.mark.live_torch
-@pytest.mark.skipif(not LIVE_TORCH, reason="compares with live PyTorch")
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_sync_batchnorm_twin_over_four_devices_is_pytorchs_batchnorm_on_the_whole_batch(training):
-    """``tnx.SyncBatchNorm`` under ``shard_map``: what ``torch.nn.SyncBatchNorm`` promises, the global batch's BN.
+# PyTorch's outputs of the SyncBatchNorm checks below, for the path without torch (re-record with
+# ``.venv/bin/python tests/test_nnx.py --record-sync``); with live torch they are recomputed and
+# the recording must agree with them within the same tolerance.
+SYNC_RECORDING = pathlib.Path(__file__).parent / "data" / "nnx_sync_batchnorm.json"
 
-    Output, running statistics and ``num_batches_tracked`` against ``torch.nn.BatchNorm1d`` on
-    the concatenated batch (float32: rtol 1e-5, atol 1e-6).
-    """
+
+def _sync_input(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * 2 + 1
+
+
+def _sync_models() -> dict[str, Any]:
+    """Each case's NNX model and input: a SyncBatchNorm twin (train, eval), a converted Sequential."""
+    twin_train = tnx.SyncBatchNorm(3, axis_name="data", momentum=0.3, rngs=nnx.Rngs(0))
+    twin_eval = tnx.SyncBatchNorm(3, axis_name="data", momentum=0.3, rngs=nnx.Rngs(0))
+    twin_eval.eval()
+    converted = tnx.Sequential(tnx.Linear(4, 3, rngs=nnx.Rngs(0)), tnx.BatchNorm1d(3, rngs=nnx.Rngs(1)))
+    return {
+        "syncbatchnorm-train": (twin_train, _sync_input((8, 3, 5), 7)),
+        "syncbatchnorm-eval": (twin_eval, _sync_input((8, 3, 5), 7)),
+        "convert": (converted, _sync_input((8, 4), 8)),
+    }
+
+
+def _torch_sync_outputs(name: str, model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """PyTorch's BatchNorm on the whole batch (what SyncBatchNorm computes), from the NNX model's state."""
     import torch
-    from jax.sharding import Mesh
-    from jax.sharding import PartitionSpec as P
 
-    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
-    model = tnx.SyncBatchNorm(3, axis_name="data", momentum=0.3, rngs=nnx.Rngs(0))
-    if not training:
-        model.eval()
-    graphdef, state = nnx.split(model)
-    x = np.random.default_rng(7).standard_normal((8, 3, 5)).astype(np.float32) * 2 + 1
-
-    def per_device(state, x):
-        local = nnx.merge(graphdef, state)
-        return local(x), nnx.state(local)
-
-    step = jax.jit(
-        jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P("data"), P()), check_vma=False)
-    )
-    y, new_state = step(state, jnp.asarray(x))
-    nnx.update(model, new_state)
-    reference = torch.nn.BatchNorm1d(3, momentum=0.3)
-    reference.train(training)
-    expected = reference(torch.from_numpy(x.copy())).detach().numpy()
-    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-6)
-    for key, value in tnx.state_dict(model).items():
-        np.testing.assert_allclose(np.asarray(value), reference.state_dict()[key].numpy(), rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.live_torch
-@pytest.mark.skipif(not LIVE_TORCH, reason="compares with live PyTorch")
-def test_convert_sync_batchnorm_synchronises_a_models_batchnorms_in_place():
-    """``tnx.convert_sync_batchnorm(model)``: PyTorch's conversion, in place; same state keys; global statistics."""
-    import torch
-    from jax.sharding import Mesh
-    from jax.sharding import PartitionSpec as P
-
-    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
-    model = tnx.Sequential(tnx.Linear(4, 3, rngs=nnx.Rngs(0)), tnx.BatchNorm1d(3, rngs=nnx.Rngs(1)))
-    keys = list(tnx.state_dict(model))
-    assert tnx.convert_sync_batchnorm(model, "data") is model
-    assert list(tnx.state_dict(model)) == keys
-    reference = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    if name == "convert":
+        reference = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    else:
+        reference = torch.nn.BatchNorm1d(3, momentum=0.3)
     reference.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tnx.state_dict(model).items()})
+    reference.train(name != "syncbatchnorm-eval")
+    out = {"output": reference(torch.from_numpy(x.copy())).detach().numpy()}
+    out.update({key: value.numpy().copy() for key, value in reference.state_dict().items()})
+    return out
+
+
+def _sync_expected(name: str, model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    recorded = {k: np.asarray(v) for k, v in json.loads(SYNC_RECORDING.read_text())[name].items()}
+    if not LIVE_TORCH:
+        return recorded
+    live = _torch_sync_outputs(name, model, x)
+    for key, value in live.items():  # a stale recording fails here
+        np.testing.assert_allclose(recorded[key], value, rtol=1e-5, atol=1e-6, err_msg=f"recording {name} {key}")
+    return live
+
+
+def _run_sync(model: Any, x: np.ndarray) -> Any:
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
     graphdef, state = nnx.split(model)
-    x = np.random.default_rng(8).standard_normal((8, 4)).astype(np.float32)
 
     def per_device(state, x):
         local = nnx.merge(graphdef, state)
@@ -414,9 +419,41 @@ def test_convert_sync_batchnorm_synchronises_a_models_batchnorms_in_place():
     )
     y, new_state = step(state, jnp.asarray(x))
     nnx.update(model, new_state)
-    expected = reference(torch.from_numpy(x.copy())).detach().numpy()
-    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-6)
+    return y
+
+
+@pytest.mark.parametrize("name", ["syncbatchnorm-train", "syncbatchnorm-eval", "convert"])
+def test_sync_batchnorm_over_four_devices_is_pytorchs_batchnorm_on_the_whole_batch(name):
+    """``tnx.SyncBatchNorm`` and ``tnx.convert_sync_batchnorm(model)`` under ``shard_map`` over 4 devices.
+
+    What ``torch.nn.SyncBatchNorm`` promises, BatchNorm of the global batch: output, running
+    statistics and ``num_batches_tracked`` against ``torch.nn.BatchNorm1d`` on the concatenated
+    batch (float32: rtol 1e-5, atol 1e-6), live or recorded. The conversion is PyTorch's: in
+    place, the state's keys unchanged.
+    """
+    model, x = _sync_models()[name]
+    expected = _sync_expected(name, model, x)
+    if name == "convert":
+        keys = list(tnx.state_dict(model))
+        assert tnx.convert_sync_batchnorm(model, "data") is model
+        assert list(tnx.state_dict(model)) == keys
+    y = _run_sync(model, x)
+    np.testing.assert_allclose(np.asarray(y), expected["output"], rtol=1e-5, atol=1e-6)
     for key, value in tnx.state_dict(model).items():
-        np.testing.assert_allclose(np.asarray(value), reference.state_dict()[key].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(value), expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_convert_sync_batchnorm_refuses_a_non_nnx_module():
     with pytest.raises(TypeError, match="module must be an nnx.Module"):
         tnx.convert_sync_batchnorm(object())
+
+
+def _record_sync() -> None:
+    recording = {}
+    for name, (model, x) in _sync_models().items():
+        recording[name] = {k: v.tolist() for k, v in _torch_sync_outputs(name, model, x).items()}
+    SYNC_RECORDING.write_text(json.dumps(recording) + "\n")
+
+
+if __name__ == "__main__" and "--record-sync" in sys.argv:
+    _record_sync()
