@@ -373,23 +373,18 @@ def test_trains_like_pytorch(name: str, jit: bool) -> None:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_source_is_current(name: str) -> None:
     """``port`` generates exactly the checked-in source (what the recorded path runs), and the frozen names."""
-    from torchsem.port import port
-
     ported = _port(name)
     assert ported.source == generated_source(name)
     assert ported.frozen == _frozen(name)
-    del port
 
 
 @functools.cache
 def _port(name: str) -> Any:
-    from torchsem.port import port
-
-    model = _torch_model(name)
-    example = _inputs(name)["x"][0]
     import torch
 
-    return port(model, torch.from_numpy(example.copy()))
+    from torchsem.port import port
+
+    return port(_torch_model(name), torch.from_numpy(_inputs(name)["x"][0].copy()))
 
 
 def _record() -> None:

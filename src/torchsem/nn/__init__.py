@@ -72,6 +72,7 @@ from ._loss import SmoothL1Loss as SmoothL1Loss
 from ._max_pooling import MaxPool1d as MaxPool1d
 from ._max_pooling import MaxPool2d as MaxPool2d
 from ._max_pooling import MaxPool3d as MaxPool3d
+from ._mode import mode_argument as mode_argument
 from ._padding import CircularPad1d as CircularPad1d
 from ._padding import CircularPad2d as CircularPad2d
 from ._padding import CircularPad3d as CircularPad3d
@@ -181,6 +182,7 @@ __all__ = [
     "convert_sync_batchnorm",
     "functional",
     "init",
+    "mode_argument",
     "sync_batchnorm",
     "torch_dropout",
 ]

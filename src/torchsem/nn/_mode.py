@@ -1,6 +1,8 @@
-"""The train/eval switch of a module: a field or a call argument, merged the Flax way."""
+"""The train/eval switch of a module: a field or a call argument, merged the Flax way; which argument a call takes."""
 
 from __future__ import annotations
+
+import inspect
 
 import flax.linen as nn
 
@@ -27,3 +29,27 @@ def merge_mode(module: str, name: str, field: bool | None, call: bool | None, me
         return bool(nn.merge_param(name, field, call))
     except ValueError as error:
         raise ValueError(f"{module}: {error} ({meaning})") from None
+
+
+def mode_argument(linen_class: type) -> str | None:
+    """The train/eval argument of a linen module's call: ``use_running_average``, ``deterministic``, ``train``, ``**``.
+
+    Args:
+      linen_class: a Flax linen module class.
+
+    Returns:
+      The argument's name, ``"**"`` for a call that hands keyword arguments on (a
+      container), or None for a module without a mode.
+
+    PyTorch counterpart: the modules whose ``forward`` reads ``self.training``.
+    """
+    try:
+        parameters = inspect.signature(linen_class.__call__).parameters
+    except (TypeError, ValueError):
+        return None
+    for name in ("use_running_average", "deterministic", "train"):
+        if name in parameters:
+            return name
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return "**"
+    return None

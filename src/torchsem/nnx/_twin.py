@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from ..nn import mode_argument
 from ._variables import variable_type
 
 __all__ = ["Example", "Twin", "make_twin_class", "mode_argument", "skip_init", "twin_class", "wrap"]
@@ -39,30 +40,6 @@ Example = tuple[tuple[jax.ShapeDtypeStruct, ...], Mapping[str, Any]]
 
 _STATE_COLLECTIONS = ("params", "batch_stats")
 _OWN_ATTRIBUTES = frozenset({"linen_module", "rngs", "use_running_average", "deterministic"})
-
-
-def mode_argument(linen_class: type) -> str | None:
-    """The train/eval argument of a linen module's call: ``use_running_average``, ``deterministic``, ``train``, ``**``.
-
-    Args:
-      linen_class: a Flax linen module class.
-
-    Returns:
-      The argument's name, ``"**"`` for a call that hands keyword arguments on (a
-      container), or None for a module without a mode.
-
-    PyTorch counterpart: the modules whose ``forward`` reads ``self.training``.
-    """
-    try:
-        parameters = inspect.signature(linen_class.__call__).parameters
-    except (TypeError, ValueError):
-        return None
-    for name in ("use_running_average", "deterministic", "train"):
-        if name in parameters:
-            return name
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return "**"
-    return None
 
 
 _state = threading.local()

@@ -194,4 +194,4 @@ def _custom(module: Any, path: str) -> Custom:
         if not (value is None or isinstance(value, (bool, int, float, str, tuple))):
             raise PortError(f"leaves[{path!r}]: field {field.name}={value!r} has no literal form in generated source")
         fields.append((field.name, value))
-    return Custom(cls.__module__, cls.__qualname__, tuple(fields), mode_flags(cls))  # type: ignore[arg-type]
+    return Custom(cls.__module__, cls.__qualname__, tuple(fields), mode_flags(cls))

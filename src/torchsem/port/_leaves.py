@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._errors import PortError
@@ -142,40 +142,27 @@ _READERS: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
-def _torch_argument_names(module: Any) -> tuple[str, ...]:
+def _torch_signature(module: Any) -> dict[str, Any]:
+    """PyTorch's constructor arguments in order, each with its default (``inspect.Parameter.empty``: required).
+
+    A layer PyTorch declares with ``*args, **kwargs`` has the names of ``_VARARG_SIGNATURES``: the
+    first two required, the others with no default known (``dataclasses.MISSING``).
+    """
     name = type(module).__name__
     if name in _VARARG_SIGNATURES:
-        return _VARARG_SIGNATURES[name]
-    parameters = inspect.signature(type(module).__init__).parameters
-    return tuple(p for p in parameters if p not in _NOT_ARGUMENTS)
+        names = _VARARG_SIGNATURES[name]
+        return {n: inspect.Parameter.empty if i < 2 else dataclasses.MISSING for i, n in enumerate(names)}
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    parameters = inspect.signature(type(module).__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.name not in _NOT_ARGUMENTS and p.kind not in variadic}
 
 
-def _torch_required(module: Any) -> list[str]:
-    """PyTorch's required constructor arguments, in order (written positionally, as PyTorch code does)."""
-    name = type(module).__name__
-    if name in _VARARG_SIGNATURES:
-        return list(_VARARG_SIGNATURES[name][:2])
-    parameters = inspect.signature(type(module).__init__).parameters
-    return [
-        p.name
-        for p in parameters.values()
-        if p.name not in _NOT_ARGUMENTS and p.default is inspect.Parameter.empty and p.kind is not p.VAR_POSITIONAL
-    ]
-
-
-def _torch_defaults(module: Any) -> dict[str, Any]:
-    if type(module).__name__ in _VARARG_SIGNATURES:
-        return {}
-    parameters = inspect.signature(type(module).__init__).parameters
-    return {p.name: p.default for p in parameters.values() if p.default is not inspect.Parameter.empty}
-
-
-def _read_arguments(module: Any, path: str) -> dict[str, Any]:
+def _read_arguments(module: Any, path: str, names: Iterable[str]) -> dict[str, Any]:
     name = type(module).__name__
     if name in _READERS:
         return _READERS[name](module)
     values: dict[str, Any] = {}
-    for argument in _torch_argument_names(module):
+    for argument in names:
         if not hasattr(module, argument):
             raise PortError(f"{path} ({name}): cannot read its constructor argument {argument!r} back from the module")
         value = getattr(module, argument)
@@ -204,16 +191,16 @@ def leaf_of(module: Any, path: str) -> Leaf:
     target = _torchsem_class(name)
     if target is None or not is_supported_leaf(module):
         raise PortError(f"{path}: torch.nn.{name} has no torchsem layer; supported: {', '.join(supported_layers())}")
-    values = _read_arguments(module, path)
-    positional = _torch_required(module)
-    defaults = _torch_defaults(module)
+    signature = _torch_signature(module)
+    values = _read_arguments(module, path, signature)
+    positional = [argument for argument, default in signature.items() if default is inspect.Parameter.empty]
     fields = {f.name: f for f in dataclasses.fields(target)}
     args: list[Any] = []
     kwargs: list[tuple[str, Any]] = []
     for argument, value in values.items():
         field = fields.get(argument)
         if field is None:
-            if argument == "inplace" or same_value(value, defaults.get(argument, dataclasses.MISSING)):
+            if argument == "inplace" or same_value(value, signature.get(argument, dataclasses.MISSING)):
                 continue  # at PyTorch's default (or in-place, which the trace turned into data flow)
             raise PortError(f"{path}: torchsem.nn.{name} has no argument {argument!r} (PyTorch's value: {value!r})")
         value = _plain(value, path, argument)

@@ -12,6 +12,7 @@ from typing import Any
 from ._build import Builder, Custom, Generated
 from ._errors import PortError
 from ._source import render_class, render_module
+from ._trace import torch_mode
 
 _COUNTER = itertools.count()
 
@@ -92,14 +93,8 @@ def _verify(torch_module: Any, example_inputs: Any, module: Any, variables: Any,
     import numpy as np
     import torch
 
-    saved = [(m, m.training) for m in torch_module.modules()]
-    torch_module.eval()
-    try:
-        with torch.no_grad():
-            expected = torch_module(*_as_tuple(example_inputs))
-    finally:
-        for m, mode in saved:
-            m.training = mode
+    with torch_mode(torch_module, False), torch.no_grad():
+        expected = torch_module(*_as_tuple(example_inputs))
     got = jax.jit(lambda v, *xs: module.apply(v, *xs, train=False))(variables, *inputs)
     theirs = [t.detach().cpu().numpy() for t in jax.tree_util.tree_leaves(expected, is_leaf=torch.is_tensor)]
     ours = [np.asarray(a) for a in jax.tree_util.tree_leaves(got)]

@@ -18,6 +18,8 @@ from ._leaves import Leaf, same_value
 from ._modes import FLAG_VALUES, leaf_flags
 from ._trace import MODULE_FUNCTIONS, OPERATORS, UNARY
 
+# operator.add -> "+", operator.neg -> "-": the Python syntax of each operator the trace keeps.
+_SYMBOLS = {f.__name__: symbol for f, symbol in (*OPERATORS.items(), *UNARY.items())}
 _IMPORTED = frozenset({"nn", "tnn", "T", "F", "jnp", "self", "train"})
 _INDENT = "    "
 
@@ -216,11 +218,10 @@ def _expression(op: Op, spec: ClassSpec, names: _Names) -> str:
     if key == "operator.matmul":
         return f"T.matmul({literal(op.args[0], names)}, {literal(op.args[1], names)})"
     if key.startswith("operator."):
-        symbol = {f.__name__: s for f, s in OPERATORS.items()} | {f"{f.__name__}": s for f, s in UNARY.items()}
-        name = key.removeprefix("operator.")
+        symbol = _SYMBOLS[key.removeprefix("operator.")]
         if len(op.args) == 1:
-            return f"{symbol[name]}{literal(op.args[0], names)}"
-        return f"{literal(op.args[0], names)} {symbol[name]} {literal(op.args[1], names)}"
+            return f"{symbol}{literal(op.args[0], names)}"
+        return f"{literal(op.args[0], names)} {symbol} {literal(op.args[1], names)}"
     if key == "getattr":
         attribute = op.args[1]
         if attribute == "mT":

@@ -6,10 +6,11 @@ body only holds what the module's own ``forward`` does. torch is imported inside
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._errors import PortError
@@ -217,6 +218,18 @@ def _source_frame(error: BaseException, module: Any) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def torch_mode(module: Any, train: bool) -> Iterator[None]:
+    """``module.train(train)`` for the duration, then every submodule's ``training`` flag as it was."""
+    saved = [(m, m.training) for m in module.modules()]
+    module.train(train)
+    try:
+        yield
+    finally:
+        for m, mode in saved:
+            m.training = mode
+
+
 def trace_forward(module: Any, path: str, train: bool) -> Body:
     """``module.forward`` in train or eval mode as a :class:`Body`.
 
@@ -239,10 +252,9 @@ def trace_forward(module: Any, path: str, train: bool) -> Body:
 
     tracer = _EverySubmoduleIsALeaf()
     tracer.record_stack_traces = True
-    saved = [(m, m.training) for m in module.modules()]
-    module.train(train)
     try:
-        graph = tracer.trace(module)
+        with torch_mode(module, train):
+            graph = tracer.trace(module)
     except PortError:
         raise
     except Exception as error:
@@ -255,9 +267,6 @@ def trace_forward(module: Any, path: str, train: bool) -> Body:
             "self.training), or port that submodule by hand and pass it in "
             "(torchsem.port(model, inputs, leaves={'" + (path or type(module).__name__) + "': factory}))."
         ) from None
-    finally:
-        for m, mode in saved:
-            m.training = mode
     return _body(graph, module, owner)
 
 
